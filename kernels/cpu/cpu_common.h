@@ -1,0 +1,36 @@
+// Shared prelude of the CPU kernels. Include it FIRST in every kernels/cpu file, before any
+// `#pragma GCC target`: every standard header must be parsed with the baseline target so that
+// no inline std function gets compiled for AVX-512 and then picked by the linker for the
+// scalar path.
+//
+// ISA variants: a family `foo` keeps its math in `foo_impl.inc`, written once against the
+// macros below, and three tiny translation units compile it:
+//   foo_scalar.cc  : M2KD_ISA_LEVEL 0, namespace m2kd::cpu::scalar  (baseline x86-64)
+//   foo_avx2.cc    : M2KD_ISA_LEVEL 1, namespace m2kd::cpu::avx2    (target avx2,fma)
+//   foo_avx512.cc  : M2KD_ISA_LEVEL 2, namespace m2kd::cpu::avx512  (target avx512f/bw/vl/dq,fma)
+// foo.cc holds the public entry points of m2kd_kernels.h and dispatches on ex.isa().
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "m2kd_kernels.h"
+
+#define M2KD_TARGET_AVX2 "avx2,fma,bmi,bmi2,f16c,popcnt"
+#define M2KD_TARGET_AVX512 "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi,bmi2,f16c,popcnt,prefer-vector-width=512"
+
+// Declares fn in all three ISA namespaces and dispatches a call to the one for ex.isa().
+#define M2KD_ISA_DISPATCH(isa, call)              \
+  do {                                           \
+    switch (isa) {                               \
+      case ::m2kd::Isa::avx512: return ::m2kd::cpu::avx512::call; \
+      case ::m2kd::Isa::avx2: return ::m2kd::cpu::avx2::call;     \
+      default: return ::m2kd::cpu::scalar::call;                  \
+    }                                            \
+  } while (0)
