@@ -1,0 +1,126 @@
+// The addon's internal API: storage (pooled host memory behind integer handles), the CPU
+// execution context (thread pool, scratch, ISA level), the op registry and argument checking.
+// Every binding validates its arguments here and turns failures into a JS exception that names
+// the op and the shapes. Nothing in native/ does math: that lives in kernels/.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "m2kd_kernels.h"
+
+namespace m2kd {
+namespace native {
+
+// ---------------------------------------------------------------- storage
+enum class DType : int { f32 = 0, i32 = 1, u8 = 2 };
+const char* dtype_name(DType d);
+size_t dtype_size(DType d);
+
+struct Block {
+  void* ptr = nullptr;
+  DType dtype = DType::f32;
+  int64_t count = 0;    // elements of dtype
+  size_t bytes = 0;     // count * dtype_size
+  size_t capacity = 0;  // size class actually held
+  bool live = false;
+  napi_env owner = nullptr;
+};
+
+// Allocates a zero-filled or uninitialised block of `count` elements and returns its handle (>= 1).
+int64_t storage_alloc(napi_env env, DType dtype, int64_t count, bool zero);
+void storage_free(int64_t id);
+// Throws std::runtime_error naming `what` if the handle is not live.
+Block storage_get(int64_t id, const char* what);  // a copy: the table may move
+void storage_release_env(napi_env env);  // frees every block owned by env (cleanup hook)
+
+struct MemoryStats {
+  uint64_t live_bytes, live_blocks, pooled_bytes, pooled_blocks, peak_live_bytes, os_allocs;
+};
+MemoryStats memory_stats();
+void empty_cache();
+// pooled aligned allocation used by storage and scratch (huge pages above 2 MiB)
+void* pool_acquire(size_t bytes, size_t* capacity);
+void pool_return(void* p, size_t capacity);
+
+// ---------------------------------------------------------------- execution
+class CpuExec final : public Exec {
+ public:
+  Isa isa() const override;
+  int threads() const override;
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& body) const override;
+  void* scratch(int slot, size_t bytes) const override;
+};
+const CpuExec& cpu();
+Isa best_isa();
+Isa current_isa();
+void set_isa(Isa isa);  // throws if the machine lacks it
+int thread_count();
+void set_thread_count(int n);
+void exec_shutdown();
+const char* isa_name(Isa isa);
+
+// ---------------------------------------------------------------- op registry
+using OpFn = Napi::Value (*)(const Napi::CallbackInfo&);
+struct OpEntry { const char* name; OpFn fn; };
+std::vector<OpEntry>& op_registry();
+struct OpRegistrar {
+  OpRegistrar(const char* name, OpFn fn) { op_registry().push_back({name, fn}); }
+};
+
+// A binding: `M2KD_OP(conv2d_forward) { Args a(info, "conv2d_forward"); ... }`.
+// Exceptions (std::exception or Napi::Error) become JS errors prefixed with the op name.
+#define M2KD_OP(name)                                                                  \
+  static Napi::Value name##_impl(const Napi::CallbackInfo& info);                     \
+  static Napi::Value name##_entry(const Napi::CallbackInfo& info) {                   \
+    return ::m2kd::native::guarded(info, #name, name##_impl);                         \
+  }                                                                                    \
+  static ::m2kd::native::OpRegistrar name##_registrar(#name, name##_entry);           \
+  static Napi::Value name##_impl(const Napi::CallbackInfo& info)
+
+Napi::Value guarded(const Napi::CallbackInfo& info, const char* op, OpFn fn);
+
+struct OpError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Argument reader with checks. Handles are numbers; -1 (or null/undefined) means "none".
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+  int64_t i64(size_t i, const char* name) const;
+  double f64(size_t i, const char* name) const;
+  bool flag(size_t i, const char* name) const;
+  // Pointer into a live block holding at least `count` elements of `dt`.
+  template <typename T>
+  T* buf(size_t i, const char* name, DType dt, int64_t count) const {
+    return static_cast<T*>(buf_raw(i, name, dt, count, false));
+  }
+  template <typename T>
+  T* opt(size_t i, const char* name, DType dt, int64_t count) const {
+    return static_cast<T*>(buf_raw(i, name, dt, count, true));
+  }
+  float* f32(size_t i, const char* name, int64_t count) const { return buf<float>(i, name, DType::f32, count); }
+  float* f32_opt(size_t i, const char* name, int64_t count) const { return opt<float>(i, name, DType::f32, count); }
+  // shape text used in every error message of this call, e.g. "x[128,16,32,32] w[16,16,3,3]"
+  void set_shapes(std::string s) { shapes_ = std::move(s); }
+  [[noreturn]] void fail(const std::string& msg) const;
+  void require(bool cond, const std::string& msg) const { if (!cond) fail(msg); }
+  Napi::Env env() const { return info_.Env(); }
+
+ private:
+  void* buf_raw(size_t i, const char* name, DType dt, int64_t count, bool optional) const;
+  const Napi::CallbackInfo& info_;
+  const char* op_;
+  std::string shapes_;
+};
+
+// "[a,b,c]"
+std::string dims(std::initializer_list<int64_t> d);
+
+}  // namespace native
+}  // namespace m2kd

@@ -1,0 +1,96 @@
+// Bindings: the option-A shortcut, global average pooling and max pooling.
+#include "addon.h"
+
+namespace m2kd {
+namespace native {
+namespace {
+
+struct ShortcutDims { int64_t n, c, h, w, stride, pb, pa, oh, ow; };
+ShortcutDims shortcut_dims(Args& a, size_t k) {
+  ShortcutDims d{};
+  d.n = a.i64(k, "n"); d.c = a.i64(k + 1, "c"); d.h = a.i64(k + 2, "h"); d.w = a.i64(k + 3, "w");
+  d.stride = a.i64(k + 4, "stride"); d.pb = a.i64(k + 5, "pad_before"); d.pa = a.i64(k + 6, "pad_after");
+  a.set_shapes("x" + dims({d.n, d.c, d.h, d.w}) + " stride " + std::to_string(d.stride) + " channel pad " +
+               std::to_string(d.pb) + "+" + std::to_string(d.pa));
+  a.require(d.n > 0 && d.c > 0 && d.h > 0 && d.w > 0 && d.stride > 0 && d.pb >= 0 && d.pa >= 0,
+            "dimensions must be positive and pads non-negative");
+  d.oh = (d.h + d.stride - 1) / d.stride;
+  d.ow = (d.w + d.stride - 1) / d.stride;
+  return d;
+}
+
+// shortcut_a_forward(x, y, n,c,h,w, stride, pad_before, pad_after)
+M2KD_OP(shortcut_a_forward) {
+  Args a(info, "shortcut_a_forward");
+  ShortcutDims d = shortcut_dims(a, 2);
+  shortcut_a_forward(cpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa, a.f32(0, "x", d.n * d.c * d.h * d.w),
+                     a.f32(1, "y", d.n * (d.c + d.pb + d.pa) * d.oh * d.ow));
+  return info.Env().Undefined();
+}
+
+// shortcut_a_backward(dy, dx, n,c,h,w, stride, pad_before, pad_after)   dx +=
+M2KD_OP(shortcut_a_backward) {
+  Args a(info, "shortcut_a_backward");
+  ShortcutDims d = shortcut_dims(a, 2);
+  shortcut_a_backward(cpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa,
+                      a.f32(0, "dy", d.n * (d.c + d.pb + d.pa) * d.oh * d.ow), a.f32(1, "dx", d.n * d.c * d.h * d.w));
+  return info.Env().Undefined();
+}
+
+// global_avg_pool_forward(x, y, n, c, hw)
+M2KD_OP(global_avg_pool_forward) {
+  Args a(info, "global_avg_pool_forward");
+  int64_t n = a.i64(2, "n"), c = a.i64(3, "c"), hw = a.i64(4, "hw");
+  a.set_shapes("x[" + std::to_string(n) + "," + std::to_string(c) + ",hw=" + std::to_string(hw) + "]");
+  a.require(n > 0 && c > 0 && hw > 0, "all dimensions must be positive");
+  global_avg_pool_forward(cpu(), n, c, hw, a.f32(0, "x", n * c * hw), a.f32(1, "y", n * c));
+  return info.Env().Undefined();
+}
+
+// global_avg_pool_backward(dy, dx, n, c, hw)   dx +=
+M2KD_OP(global_avg_pool_backward) {
+  Args a(info, "global_avg_pool_backward");
+  int64_t n = a.i64(2, "n"), c = a.i64(3, "c"), hw = a.i64(4, "hw");
+  a.set_shapes("x[" + std::to_string(n) + "," + std::to_string(c) + ",hw=" + std::to_string(hw) + "]");
+  a.require(n > 0 && c > 0 && hw > 0, "all dimensions must be positive");
+  global_avg_pool_backward(cpu(), n, c, hw, a.f32(0, "dy", n * c), a.f32(1, "dx", n * c * hw));
+  return info.Env().Undefined();
+}
+
+Pool2dShape pool_shape(Args& a, size_t k) {
+  Pool2dShape s{};
+  s.n = a.i64(k, "n"); s.c = a.i64(k + 1, "c"); s.h = a.i64(k + 2, "h"); s.w = a.i64(k + 3, "w");
+  s.k = a.i64(k + 4, "kernel"); s.stride = a.i64(k + 5, "stride"); s.pad = a.i64(k + 6, "pad");
+  a.set_shapes("x" + dims({s.n, s.c, s.h, s.w}) + " kernel " + std::to_string(s.k) + " stride " +
+               std::to_string(s.stride) + " pad " + std::to_string(s.pad));
+  a.require(s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0 && s.k > 0 && s.stride > 0, "dimensions must be positive");
+  a.require(s.pad >= 0 && 2 * s.pad <= s.k, "pad must be in 0..kernel/2");
+  a.require(s.h + 2 * s.pad >= s.k && s.w + 2 * s.pad >= s.k, "kernel larger than the padded input");
+  s.oh = (s.h + 2 * s.pad - s.k) / s.stride + 1;
+  s.ow = (s.w + 2 * s.pad - s.k) / s.stride + 1;
+  return s;
+}
+
+// max_pool2d_forward(x, y, argmax(i32), n,c,h,w, k, stride, pad)
+M2KD_OP(max_pool2d_forward) {
+  Args a(info, "max_pool2d_forward");
+  Pool2dShape s = pool_shape(a, 3);
+  int64_t out = s.n * s.c * s.oh * s.ow;
+  max_pool2d_forward(cpu(), s, a.f32(0, "x", s.n * s.c * s.h * s.w), a.f32(1, "y", out),
+                     a.buf<int32_t>(2, "argmax", DType::i32, out));
+  return info.Env().Undefined();
+}
+
+// max_pool2d_backward(dy, argmax(i32), dx, n,c,h,w, k, stride, pad)   dx +=
+M2KD_OP(max_pool2d_backward) {
+  Args a(info, "max_pool2d_backward");
+  Pool2dShape s = pool_shape(a, 3);
+  int64_t out = s.n * s.c * s.oh * s.ow;
+  max_pool2d_backward(cpu(), s, a.f32(0, "dy", out), a.buf<int32_t>(1, "argmax", DType::i32, out),
+                      a.f32(2, "dx", s.n * s.c * s.h * s.w));
+  return info.Env().Undefined();
+}
+
+}  // namespace
+}  // namespace native
+}  // namespace m2kd
