@@ -1,0 +1,10 @@
+// Every op of the engine, each with its gradient rule.
+export * from './conv';
+export * from './linear';
+export * from './batchnorm';
+export * from './elementwise';
+export * from './shortcut';
+export * from './pool';
+export * from './loss';
+export * from './columns';
+export * from './flip';
