@@ -25,6 +25,11 @@
 #define M2KD_TARGET_AVX2 "avx2,fma,bmi,bmi2,f16c,popcnt"
 #define M2KD_TARGET_AVX512 "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi,bmi2,f16c,popcnt,prefer-vector-width=512"
 
+// `#pragma GCC target(MACRO)` does NOT expand the macro (g++ 12 then silently compiles the
+// baseline); use M2KD_TARGET_PRAGMA(M2KD_TARGET_AVX512) between push/pop_options instead.
+#define M2KD_PRAGMA_(x) _Pragma(#x)
+#define M2KD_TARGET_PRAGMA(t) M2KD_PRAGMA_(GCC target(t))
+
 // Declares fn in all three ISA namespaces and dispatches a call to the one for ex.isa().
 #define M2KD_ISA_DISPATCH(isa, call)              \
   do {                                           \
