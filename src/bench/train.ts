@@ -1,0 +1,153 @@
+// `m2kd bench train`: ResNet-32 training and eval throughput at batch 128, and GFLOP/s of
+// every ResNet-32 conv shape (forward, backward-data, backward-weight), on the thread count
+// in use. Synthetic inputs from a seeded RNG; medians of repeated steps.
+import { Tensor, Rng, tidy, noGrad, ops, runtimeInfo, memory } from '../engine';
+import { native } from '../native';
+import { ResNet32 } from '../nn';
+import { SGD } from '../optim';
+import { median, timeRuns } from './stats';
+
+export interface ConvShape {
+  name: string;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  k: number;
+  stride: number;
+  pad: number;
+}
+
+/** The distinct conv shapes of ResNet-32 at a batch size (3-channel input). */
+export function resnet32ConvShapes(batch: number): ConvShape[] {
+  return [
+    { name: 'conv1 3->16 32x32', n: batch, c: 3, h: 32, w: 32, o: 16, k: 3, stride: 1, pad: 1 },
+    { name: 'stage1 16->16 32x32', n: batch, c: 16, h: 32, w: 32, o: 16, k: 3, stride: 1, pad: 1 },
+    { name: 'stage2 16->32 s2', n: batch, c: 16, h: 32, w: 32, o: 32, k: 3, stride: 2, pad: 1 },
+    { name: 'stage2 32->32 16x16', n: batch, c: 32, h: 16, w: 16, o: 32, k: 3, stride: 1, pad: 1 },
+    { name: 'stage3 32->64 s2', n: batch, c: 32, h: 16, w: 16, o: 64, k: 3, stride: 2, pad: 1 },
+    { name: 'stage3 64->64 8x8', n: batch, c: 64, h: 8, w: 8, o: 64, k: 3, stride: 1, pad: 1 },
+  ];
+}
+
+export interface ConvResult {
+  shape: string;
+  forward_gflops: number;
+  backward_data_gflops: number;
+  backward_weight_gflops: number;
+  forward_ms: number;
+  backward_data_ms: number;
+  backward_weight_ms: number;
+}
+
+export interface TrainBenchResult {
+  batch: number;
+  steps: number;
+  threads: number;
+  isa: string;
+  resnet32_train_img_s: number;
+  resnet32_eval_img_s: number;
+  train_step_ms: number;
+  eval_step_ms: number;
+  peak_live_mib: number;
+  conv_gflops: ConvResult[];
+}
+
+export function benchConv(s: ConvShape, reps: number): ConvResult {
+  const rng = new Rng(3);
+  const oh = Math.floor((s.h + 2 * s.pad - s.k) / s.stride) + 1;
+  const ow = Math.floor((s.w + 2 * s.pad - s.k) / s.stride) + 1;
+  return tidy(() => {
+    const x = Tensor.fromArray(rng.normal(s.n * s.c * s.h * s.w), [s.n, s.c, s.h, s.w]);
+    const w = Tensor.fromArray(rng.normal(s.o * s.c * s.k * s.k, 0, 0.1), [s.o, s.c, s.k, s.k]);
+    const y = Tensor.empty([s.n, s.o, oh, ow]);
+    const dy = Tensor.fromArray(rng.normal(y.size), y.shape);
+    const dx = Tensor.zeros(x.shape);
+    const dw = Tensor.zeros(w.shape);
+    const dims = [s.n, s.c, s.h, s.w, s.o, s.k, s.k, s.stride, s.pad];
+    const flops = 2 * s.n * s.o * oh * ow * s.c * s.k * s.k;
+    const f = median(timeRuns(() => native.conv2d_forward(x.handle, w.handle, -1, y.handle, ...dims), reps));
+    const bd = median(timeRuns(() => native.conv2d_backward_data(dy.handle, w.handle, dx.handle, ...dims), reps));
+    const bw = median(timeRuns(() => native.conv2d_backward_weight(x.handle, dy.handle, dw.handle, -1, ...dims), reps));
+    return {
+      shape: s.name,
+      forward_gflops: flops / f / 1e9,
+      backward_data_gflops: flops / bd / 1e9,
+      backward_weight_gflops: flops / bw / 1e9,
+      forward_ms: f * 1e3,
+      backward_data_ms: bd * 1e3,
+      backward_weight_ms: bw * 1e3,
+    };
+  });
+}
+
+/** A ready-to-time ResNet-32 training step and eval step on fixed synthetic data. */
+export class ResNet32Workload {
+  readonly model: ResNet32;
+  readonly opt: SGD;
+  private readonly x: Tensor;
+  private readonly labels: Tensor;
+
+  constructor(readonly batch: number, classes = 10, seed = 1) {
+    const rng = new Rng(seed, 11);
+    this.model = new ResNet32(classes, { seed });
+    this.opt = new SGD(this.model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+    this.x = Tensor.fromArray(rng.normal(batch * 3 * 32 * 32), [batch, 3, 32, 32]);
+    const l = new Int32Array(batch);
+    for (let i = 0; i < batch; i++) l[i] = rng.int(classes);
+    this.labels = Tensor.fromArray(l, [batch]);
+  }
+
+  trainStep(): number {
+    this.model.train();
+    return tidy(() => {
+      const loss = ops.softmaxCrossEntropy(this.model.forward(this.x), this.labels);
+      this.opt.zeroGrad();
+      loss.backward();
+      this.opt.step();
+      return loss.item();
+    });
+  }
+
+  evalStep(): void {
+    this.model.eval();
+    noGrad(() => tidy(() => this.model.forward(this.x).toFloat32()));
+  }
+
+  dispose(): void {
+    this.opt.zeroGrad();
+    this.opt.dispose();
+    this.model.dispose();
+    this.x.dispose();
+    this.labels.dispose();
+  }
+}
+
+export function benchTrain(opts: { batch?: number; steps?: number; convReps?: number } = {}): TrainBenchResult {
+  const batch = opts.batch ?? 128;
+  const steps = opts.steps ?? 20;
+  const info = runtimeInfo();
+  const wl = new ResNet32Workload(batch);
+  let trainTimes: number[], evalTimes: number[];
+  try {
+    trainTimes = timeRuns(() => wl.trainStep(), steps, 3);
+    evalTimes = timeRuns(() => wl.evalStep(), steps, 2);
+  } finally {
+    wl.dispose();
+  }
+  const conv = resnet32ConvShapes(batch).map((s) => benchConv(s, opts.convReps ?? 20));
+  const tr = median(trainTimes), ev = median(evalTimes);
+  return {
+    batch,
+    steps,
+    threads: info.threads,
+    isa: info.isa,
+    resnet32_train_img_s: batch / tr,
+    resnet32_eval_img_s: batch / ev,
+    train_step_ms: tr * 1e3,
+    eval_step_ms: ev * 1e3,
+    peak_live_mib: memory().peakLiveBytes / 2 ** 20,
+    conv_gflops: conv,
+  };
+}

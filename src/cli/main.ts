@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// The `m2kd` command. Parses arguments, calls the library, prints. Holds no math.
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs, Flags } from './args';
+import { ProgressBar } from './progress';
+import { runtimeInfo, setThreads, Tensor } from '../engine';
+import { ResNet32 } from '../nn';
+import { loadMnist } from '../data';
+import { trainSupervised, evaluate, MNIST_DEFAULTS } from '../train';
+import { benchTrain } from '../bench';
+import { saveCheckpoint } from '../io';
+
+const HELP = `m2kd — class-incremental learning with M²KD on a native tensor engine
+
+usage:
+  m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
+  m2kd train-mnist [options]        train ResNet-32 on the built-in MNIST digits (npm start)
+      --epochs N (3)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
+  m2kd bench train [--json] [--steps N (20)] [--batch N (128)]
+                                    ResNet-32 train/eval images/s and conv GFLOP/s
+common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu
+environment: M2KD_SIMD=avx2|scalar forces a lower SIMD level
+`;
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function common(f: Flags): void {
+  const threads = f.str('threads', '');
+  if (threads) setThreads(f.int('threads', 1));
+  const device = f.str('device', 'cpu');
+  if (device !== 'cpu') {
+    // creating a tensor validates the device and explains why it is unavailable
+    Tensor.zeros([1], { device: device as 'cpu' }).dispose();
+    throw new Error(`unknown device '${device}'`);
+  }
+}
+
+function doctor(f: Flags): void {
+  f.done();
+  const info = runtimeInfo();
+  const lines: [string, string][] = [
+    ['m2kd', version()],
+    ['node', process.version],
+    ['addon', info.addonPath],
+    ['simd', `${info.isa} (best on this CPU: ${info.bestIsa})`],
+    ['threads', String(info.threads)],
+    ['native ops', String(info.ops)],
+    ['cuda compiled', info.cudaCompiled ? 'yes' : 'no'],
+    ['cuda available', info.cudaAvailable ? 'yes' : `no${info.cudaCompiled ? '' : ' (CPU-only build; npm run build:cuda)'}`],
+  ];
+  for (const [k, v] of lines) console.log(`${k.padEnd(15)} ${v}`);
+}
+
+async function trainMnist(f: Flags): Promise<void> {
+  const cfg = {
+    ...MNIST_DEFAULTS,
+    epochs: f.int('epochs', MNIST_DEFAULTS.epochs),
+    batchSize: f.int('batch', MNIST_DEFAULTS.batchSize, 2),
+    lr: f.num('lr', MNIST_DEFAULTS.lr),
+    seed: f.int('seed', MNIST_DEFAULTS.seed, 0),
+  };
+  const out = f.str('out', '');
+  common(f);
+  f.done();
+  cfg.milestones = [Math.max(1, Math.round(cfg.epochs * 2 / 3))];
+  const data = loadMnist();
+  const info = runtimeInfo();
+  console.log(`ResNet-32 on the built-in MNIST digits: ${data.train.n} train / ${data.test.n} test, padded to 32x32`);
+  console.log(`${cfg.epochs} epochs, batch ${cfg.batchSize}, lr ${cfg.lr} (x${cfg.gamma} at epoch ${cfg.milestones.join(',')}), ` +
+    `SGD momentum ${cfg.momentum}, weight decay ${cfg.weightDecay}; ${info.threads} threads, ${info.isa}`);
+  const model = new ResNet32(10, { inChannels: 1, seed: cfg.seed });
+  let bar: ProgressBar | null = null;
+  const history = await trainSupervised(model, data, cfg, (e) => {
+    if (e.kind === 'batch') {
+      if (e.batch === 1) bar = new ProgressBar(`epoch ${e.epoch + 1}/${cfg.epochs}`, e.batches);
+      bar?.update(e.batch, `loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(0)} img/s`);
+    } else {
+      console.log(`epoch ${e.epoch + 1}: loss ${e.loss.toFixed(4)}, train accuracy ${(100 * e.trainAccuracy).toFixed(2)}%, ` +
+        `${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`);
+    }
+  });
+  const acc = await evaluate(model, data.test);
+  console.log(`test accuracy: ${(100 * acc).toFixed(2)}% on ${data.test.n} held-out digits`);
+  if (out) {
+    saveCheckpoint(out, model, { meta: { task: 'mnist', testAccuracy: acc, history } });
+    console.log(`checkpoint written to ${out}`);
+  }
+  model.dispose();
+}
+
+function bench(sub: string | undefined, f: Flags): void {
+  if (sub !== 'train') throw new Error(`unknown benchmark '${sub ?? ''}' (available: train)`);
+  const json = f.bool('json');
+  const steps = f.int('steps', 20);
+  const batch = f.int('batch', 128, 2);
+  common(f);
+  f.done();
+  const r = benchTrain({ batch, steps });
+  if (json) {
+    console.log(JSON.stringify(r));
+    return;
+  }
+  console.log(`ResNet-32, batch ${r.batch}, ${r.threads} threads, ${r.isa}`);
+  console.log(`  train ${r.resnet32_train_img_s.toFixed(1)} img/s (${r.train_step_ms.toFixed(1)} ms/step)`);
+  console.log(`  eval  ${r.resnet32_eval_img_s.toFixed(1)} img/s (${r.eval_step_ms.toFixed(1)} ms/step)`);
+  console.log(`  conv GFLOP/s (forward / backward-data / backward-weight):`);
+  for (const c of r.conv_gflops)
+    console.log(`    ${c.shape.padEnd(22)} ${c.forward_gflops.toFixed(1).padStart(6)} ${c.backward_data_gflops.toFixed(1).padStart(6)} ${c.backward_weight_gflops.toFixed(1).padStart(6)}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { positional, flags } = parseArgs(argv);
+  const f = new Flags(flags);
+  const cmd = positional[0];
+  try {
+    switch (cmd) {
+      case 'doctor':
+        doctor(f);
+        break;
+      case 'train-mnist':
+        await trainMnist(f);
+        break;
+      case 'bench':
+        bench(positional[1], f);
+        break;
+      case undefined:
+      case 'help':
+        console.log(HELP);
+        break;
+      default:
+        throw new Error(`unknown command '${cmd}'\n\n${HELP}`);
+    }
+    return 0;
+  } catch (e) {
+    console.error(`m2kd: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,39 @@
+// A linear classifier whose output rows can grow as new classes arrive (single-head
+// class-incremental learning). Old rows keep their exact values; new rows get PyTorch's
+// default Linear init. Names stay "weight"/"bias" so a state dict still maps onto nn.Linear.
+import { Tensor, Rng, ops } from '../engine';
+import { Layer } from './module';
+
+export class IncrementalClassifier extends Layer {
+  weight: Tensor;
+  bias: Tensor;
+  constructor(readonly inFeatures: number, initialClasses: number, private readonly rng: Rng) {
+    super();
+    const bound = 1 / Math.sqrt(inFeatures);
+    this.weight = this.registerParameter('weight', Tensor.fromArray(rng.uniform(initialClasses * inFeatures, -bound, bound), [initialClasses, inFeatures]));
+    this.bias = this.registerParameter('bias', Tensor.fromArray(rng.uniform(initialClasses, -bound, bound), [initialClasses]));
+  }
+
+  get classes(): number {
+    return this.weight.shape[0];
+  }
+
+  /** Adds n output rows. The parameter tensors are replaced (recreate optimizers afterwards). */
+  grow(n: number): void {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`IncrementalClassifier.grow: n must be a positive integer, got ${n}`);
+    const c = this.classes, f = this.inFeatures;
+    const bound = 1 / Math.sqrt(f);
+    const w = new Float32Array((c + n) * f);
+    if (c > 0) w.set(this.weight.toFloat32());
+    w.set(this.rng.uniform(n * f, -bound, bound), c * f);
+    const b = new Float32Array(c + n);
+    if (c > 0) b.set(this.bias.toFloat32());
+    b.set(this.rng.uniform(n, -bound, bound), c);
+    this.weight = this.replaceParameter('weight', Tensor.fromArray(w, [c + n, f]));
+    this.bias = this.replaceParameter('bias', Tensor.fromArray(b, [c + n]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.linear(x, this.weight, this.bias);
+  }
+}
