@@ -336,6 +336,7 @@ static double median_seconds(int runs, F&& f) {
   return t[t.size() / 2];
 }
 
+static std::string g_only;
 static int bench(Isa isa, int threads, int runs) {
   wb::PoolExec ex(isa, threads);
   struct S { const char* name; Conv2dShape s; };
@@ -353,6 +354,7 @@ static int bench(Isa isa, int threads, int runs) {
   double tot_ms = 0;
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     const Conv2dShape& s = shapes[si].s;
+    if (!g_only.empty() && std::string(shapes[si].name).find(g_only) == std::string::npos) continue;
     const size_t nx = s.n * s.c * s.h * s.w, nw = s.o * s.c * s.kh * s.kw,
                  ny = s.n * s.o * s.oh * s.ow;
     auto x = randv(nx), w = randv(nw), b = randv(s.o), dy = randv(ny);
@@ -394,6 +396,7 @@ int main(int argc, char** argv) {
       isa = v == "scalar" ? Isa::scalar : v == "avx2" ? Isa::avx2 : Isa::avx512;
     } else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--only" && i + 1 < argc) g_only = argv[++i];
   }
   return do_bench ? bench(isa, threads, runs) : validate();
 }
