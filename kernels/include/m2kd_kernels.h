@@ -97,6 +97,10 @@ void batchnorm2d_backward(const Exec& ex, int64_t n, int64_t c, int64_t hw, cons
 // elementwise, over `count` contiguous floats
 void relu_forward(const Exec& ex, int64_t count, const float* x, float* y);
 void relu_backward(const Exec& ex, int64_t count, const float* y, const float* dy, float* dx);  // dx += dy * (y > 0)
+// y = max(a + b, 0) (the residual add and ReLU of a basic block, in one pass)
+void add_relu_forward(const Exec& ex, int64_t count, const float* a, const float* b, float* y);
+// da += dy * (y > 0), db += dy * (y > 0); either may be null
+void add_relu_backward(const Exec& ex, int64_t count, const float* y, const float* dy, float* da, float* db);
 // y = a*x + b*z   (covers add, sub, scale: z may alias y or x)
 void axpby(const Exec& ex, int64_t count, float a, const float* x, float b, const float* z, float* y);
 void mul_forward(const Exec& ex, int64_t count, const float* a, const float* b, float* y);

@@ -12,6 +12,15 @@ export function relu(x: Tensor): Tensor {
   return record(y, 'relu', [x], (dy) => native.relu_backward(y.handle, dy.handle, gradHandle(x), x.size));
 }
 
+/** relu(a + b) in one pass: the residual join of a basic block. */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  checkTensors('addRelu', [a, b]);
+  checkSameShape('addRelu', a, b);
+  const y = Tensor.empty(a.shape, { device: a.device });
+  native.add_relu_forward(a.handle, b.handle, y.handle, a.size);
+  return record(y, 'addRelu', [a, b], (dy) => native.add_relu_backward(y.handle, dy.handle, gradHandle(a), gradHandle(b), a.size));
+}
+
 /** y = alpha * a + beta * b */
 function combine(op: string, a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
   checkTensors(op, [a, b]);
