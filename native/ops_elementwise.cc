@@ -37,11 +37,12 @@ M2KD_OP(add_relu_forward) {
   return info.Env().Undefined();
 }
 
-// add_relu_backward(y, dy, da|-1, db|-1, count)   da +=, db +=
+// add_relu_backward(y, dy, da|-1, db|-1, count, overwrite_a, overwrite_b)   da +=, db += (or =)
 M2KD_OP(add_relu_backward) {
   Args a(info, "add_relu_backward");
   int64_t n = count_arg(a, 4);
-  add_relu_backward(cpu(), n, a.f32(0, "y", n), a.f32(1, "dy", n), a.f32_opt(2, "da", n), a.f32_opt(3, "db", n));
+  bool oa = info.Length() > 5 && a.flag(5, "overwrite_a"), ob = info.Length() > 6 && a.flag(6, "overwrite_b");
+  add_relu_backward(cpu(), n, a.f32(0, "y", n), a.f32(1, "dy", n), a.f32_opt(2, "da", n), a.f32_opt(3, "db", n), oa, ob);
   return info.Env().Undefined();
 }
 
