@@ -4,7 +4,7 @@
 // scalar path.
 //
 // ISA variants: a family `foo` keeps its math in `foo_impl.inc`, written once against the
-// macros below, and three tiny translation units compile it:
+// macros below, and three tiny translation units compile it through isa_unit.h:
 //   foo_scalar.cc  : M2KD_ISA_LEVEL 0, namespace m2kd::cpu::scalar  (baseline x86-64)
 //   foo_avx2.cc    : M2KD_ISA_LEVEL 1, namespace m2kd::cpu::avx2    (target avx2,fma)
 //   foo_avx512.cc  : M2KD_ISA_LEVEL 2, namespace m2kd::cpu::avx512  (target avx512f/bw/vl/dq,fma)
