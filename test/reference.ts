@@ -320,3 +320,84 @@ export function hflip(x: Arr, xs: readonly number[], flags: ArrayLike<number> | 
   }
   return y;
 }
+
+// ------------------------------------------------------------------ reference backward
+// (for analytic-vs-reference gradient checks on shapes too large for finite differences)
+
+/** Gradients of conv2d given dy [n,o,oh,ow]: dx, dw, db (sum of dy over n, oh, ow). */
+export function conv2dBackward(
+  x: Arr, xs: readonly number[], w: Arr, ws: readonly number[], dy: Arr, stride: number, pad: number,
+): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  const [n, c, h, wd] = xs;
+  const [o, , kh, kw] = ws;
+  const oh = outSize(h, kh, stride, pad), ow = outSize(wd, kw, stride, pad);
+  const dx = new Float64Array(n * c * h * wd), dw = new Float64Array(o * c * kh * kw), db = new Float64Array(o);
+  for (let b = 0; b < n; b++)
+    for (let oc = 0; oc < o; oc++)
+      for (let i = 0; i < oh; i++)
+        for (let j = 0; j < ow; j++) {
+          const g = dy[((b * o + oc) * oh + i) * ow + j];
+          db[oc] += g;
+          for (let ic = 0; ic < c; ic++)
+            for (let u = 0; u < kh; u++) {
+              const r = i * stride - pad + u;
+              if (r < 0 || r >= h) continue;
+              for (let v = 0; v < kw; v++) {
+                const q = j * stride - pad + v;
+                if (q < 0 || q >= wd) continue;
+                const xi = ((b * c + ic) * h + r) * wd + q, wi = ((oc * c + ic) * kh + u) * kw + v;
+                dx[xi] += g * w[wi];
+                dw[wi] += g * x[xi];
+              }
+            }
+        }
+  return { dx, dw, db };
+}
+
+/** Gradients of linear given dy [n,out]. */
+export function linearBackward(
+  x: Arr, n: number, inF: number, w: Arr, outF: number, dy: Arr,
+): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  const dx = new Float64Array(n * inF), dw = new Float64Array(outF * inF), db = new Float64Array(outF);
+  for (let r = 0; r < n; r++)
+    for (let k = 0; k < outF; k++) {
+      const g = dy[r * outF + k];
+      db[k] += g;
+      for (let i = 0; i < inF; i++) {
+        dx[r * inF + i] += g * w[k * inF + i];
+        dw[k * inF + i] += g * x[r * inF + i];
+      }
+    }
+  return { dx, dw, db };
+}
+
+/** Gradients of train-mode batch norm (optionally with the fused relu) given dy. */
+export function batchNormTrainBackward(
+  x: Arr, n: number, c: number, hw: number, gamma: Arr, beta: Arr, eps: number, dy: Arr, relu = false,
+): { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array } {
+  const fwd = batchNormTrain(x, n, c, hw, gamma, beta, eps, 0, null, null, relu);
+  const m = n * hw;
+  const dx = new Float64Array(n * c * hw), dgamma = new Float64Array(c), dbeta = new Float64Array(c);
+  for (let ch = 0; ch < c; ch++) {
+    const mu = fwd.mean[ch], invstd = 1 / Math.sqrt(fwd.varBiased[ch] + eps);
+    let sg = 0, sgx = 0;
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < hw; i++) {
+        const k = (b * c + ch) * hw + i;
+        const g = relu && !(fwd.y[k] > 0) ? 0 : dy[k];
+        const xh = (x[k] - mu) * invstd;
+        sg += g;
+        sgx += g * xh;
+      }
+    dbeta[ch] = sg;
+    dgamma[ch] = sgx;
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < hw; i++) {
+        const k = (b * c + ch) * hw + i;
+        const g = relu && !(fwd.y[k] > 0) ? 0 : dy[k];
+        const xh = (x[k] - mu) * invstd;
+        dx[k] = (gamma[ch] * invstd / m) * (m * g - sg - xh * sgx);
+      }
+  }
+  return { dx, dgamma, dbeta };
+}
