@@ -53,8 +53,16 @@ class ThreadPool {
   void resize(int n) {
     stop();
     nthreads_ = n < 1 ? 1 : n;
-    quit_ = false;
-    for (int t = 1; t < nthreads_; t++) workers_.emplace_back([this, t] { worker(t); });
+    uint64_t start_gen;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      quit_ = false;
+      body_ = nullptr;
+      parts_ = 1;
+      start_gen = generation_.load();
+    }
+    // new workers wait for the NEXT generation: never a stale job from before the resize
+    for (int t = 1; t < nthreads_; t++) workers_.emplace_back([this, t, start_gen] { worker(t, start_gen); });
   }
 
   void stop() {
@@ -120,8 +128,7 @@ class ThreadPool {
     }
   }
 
-  void worker(int t) {
-    uint64_t seen = 0;
+  void worker(int t, uint64_t seen) {
     for (;;) {
       // spin a little on the generation counter before sleeping
       for (int spin = 0; spin < 20000 && gen_snapshot() == seen; spin++) __builtin_ia32_pause();

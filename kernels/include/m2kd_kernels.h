@@ -113,7 +113,8 @@ void fill(const Exec& ex, int64_t count, float value, float* y);
 void sigmoid_forward(const Exec& ex, int64_t count, const float* x, float* y);
 // dx += dy * y * (1 - y)
 void sigmoid_backward(const Exec& ex, int64_t count, const float* y, const float* dy, float* dx);
-// returns the sum in double precision
+// returns the sum: float32 partial sums over blocks of 4096, combined in double (relative
+// error ~1e-6 for a million terms)
 double sum_all(const Exec& ex, int64_t count, const float* x);
 // dx += g (a scalar, broadcast)
 void add_scalar_inplace(const Exec& ex, int64_t count, float g, float* dx);
