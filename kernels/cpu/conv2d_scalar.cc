@@ -1,0 +1,8 @@
+// conv2d family, scalar variant (see cpu_common.h).
+#include "cpu_common.h"
+#define M2KD_ISA_LEVEL 0
+namespace m2kd { namespace cpu { namespace scalar {
+#include "conv2d_impl.inc"
+}  // namespace scalar
+}  // namespace cpu
+}  // namespace m2kd
