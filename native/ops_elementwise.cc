@@ -29,6 +29,23 @@ M2KD_OP(relu_backward) {
   return info.Env().Undefined();
 }
 
+// add_relu_forward(a, b, y, count): y = max(a + b, 0)
+M2KD_OP(add_relu_forward) {
+  Args a(info, "add_relu_forward");
+  int64_t n = count_arg(a, 3);
+  add_relu_forward(cpu(), n, a.f32(0, "a", n), a.f32(1, "b", n), a.f32(2, "y", n));
+  return info.Env().Undefined();
+}
+
+// add_relu_backward(y, dy, da|-1, db|-1, count, overwrite_a, overwrite_b)   da +=, db += (or =)
+M2KD_OP(add_relu_backward) {
+  Args a(info, "add_relu_backward");
+  int64_t n = count_arg(a, 4);
+  bool oa = info.Length() > 5 && a.flag(5, "overwrite_a"), ob = info.Length() > 6 && a.flag(6, "overwrite_b");
+  add_relu_backward(cpu(), n, a.f32(0, "y", n), a.f32(1, "dy", n), a.f32_opt(2, "da", n), a.f32_opt(3, "db", n), oa, ob);
+  return info.Env().Undefined();
+}
+
 // axpby(alpha, x, beta, z, y, count): y = alpha*x + beta*z
 M2KD_OP(axpby) {
   Args a(info, "axpby");

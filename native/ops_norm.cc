@@ -52,7 +52,7 @@ M2KD_OP(batchnorm2d_forward_eval) {
 }
 
 // batchnorm2d_backward(x, y|-1, dy, gamma, save_mean, save_invstd, dx, dgamma|-1, dbeta|-1,
-//                      n, c, hw, relu)
+//                      n, c, hw, relu, overwrite_dx)
 M2KD_OP(batchnorm2d_backward) {
   Args a(info, "batchnorm2d_backward");
   int64_t n, c, hw;
@@ -67,7 +67,8 @@ M2KD_OP(batchnorm2d_backward) {
   float* dx = a.f32(6, "dx", n * c * hw);
   float* dg = a.f32_opt(7, "dgamma", c);
   float* db = a.f32_opt(8, "dbeta", c);
-  batchnorm2d_backward(cpu(), n, c, hw, x, y, dy, g, sm, si, relu, dx, dg, db);
+  bool overwrite = info.Length() > 13 && a.flag(13, "overwrite_dx");
+  batchnorm2d_backward(cpu(), n, c, hw, x, y, dy, g, sm, si, relu, dx, dg, db, overwrite);
   return info.Env().Undefined();
 }
 

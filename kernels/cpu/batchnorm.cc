@@ -13,7 +13,7 @@
   void bn_backward_channels(int64_t c0, int64_t c1, int64_t n, int64_t c, int64_t hw,              \
                             const float* x, const float* y, const float* dy, const float* gamma,  \
                             const float* save_mean, const float* save_invstd, bool relu,          \
-                            float* dx, float* dgamma, float* dbeta);                              \
+                            float* dx, float* dgamma, float* dbeta, bool overwrite_dx);                              \
   } } }
 M2KD_BN_DECL(scalar)
 M2KD_BN_DECL(avx2)
@@ -55,12 +55,12 @@ void batchnorm2d_forward_eval(const Exec& ex, int64_t n, int64_t c, int64_t hw, 
 void batchnorm2d_backward(const Exec& ex, int64_t n, int64_t c, int64_t hw, const float* x,
                           const float* y, const float* dy, const float* gamma,
                           const float* save_mean, const float* save_invstd, bool relu, float* dx,
-                          float* dgamma, float* dbeta) {
+                          float* dgamma, float* dbeta, bool overwrite_dx) {
   if (n <= 0 || c <= 0 || hw <= 0) return;
   const Isa isa = ex.isa();
   auto body = [&](int64_t c0, int64_t c1, int) {
     M2KD_ISA_DISPATCH(isa, bn_backward_channels(c0, c1, n, c, hw, x, y, dy, gamma, save_mean,
-                                                save_invstd, relu, dx, dgamma, dbeta));
+                                                save_invstd, relu, dx, dgamma, dbeta, overwrite_dx));
   };
   if (c == 1 || n * c * hw < (1 << 14)) body(0, c, 0);
   else ex.parallel_for(c, body);

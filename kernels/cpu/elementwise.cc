@@ -6,6 +6,8 @@
   namespace m2kd { namespace cpu { namespace ns {                                              \
   void ew_relu_forward(int64_t n, const float* x, float* y);                                   \
   void ew_relu_backward(int64_t n, const float* y, const float* dy, float* dx);                \
+  void ew_add_relu(int64_t n, const float* a, const float* b, float* y);                       \
+  void ew_relu_backward2(int64_t n, const float* y, const float* dy, float* da, float* db, bool oa, bool ob); \
   void ew_axpby(int64_t n, float a, const float* x, float b, const float* z, float* y);        \
   void ew_mul(int64_t n, const float* a, const float* b, float* y);                            \
   void ew_affine(int64_t n, const float* x, float a, float b, float* y);                       \
@@ -46,6 +48,17 @@ void relu_forward(const Exec& ex, int64_t count, const float* x, float* y) {
 void relu_backward(const Exec& ex, int64_t count, const float* y, const float* dy, float* dx) {
   const Isa isa = ex.isa();
   chunked(ex, count, [&](int64_t i, int64_t k) { M2KD_ISA_DISPATCH(isa, ew_relu_backward(k, y + i, dy + i, dx + i)); });
+}
+void add_relu_forward(const Exec& ex, int64_t count, const float* a, const float* b, float* y) {
+  const Isa isa = ex.isa();
+  chunked(ex, count, [&](int64_t i, int64_t k) { M2KD_ISA_DISPATCH(isa, ew_add_relu(k, a + i, b + i, y + i)); });
+}
+void add_relu_backward(const Exec& ex, int64_t count, const float* y, const float* dy, float* da, float* db,
+                       bool overwrite_a, bool overwrite_b) {
+  const Isa isa = ex.isa();
+  chunked(ex, count, [&](int64_t i, int64_t k) {
+    M2KD_ISA_DISPATCH(isa, ew_relu_backward2(k, y + i, dy + i, da ? da + i : nullptr, db ? db + i : nullptr, overwrite_a, overwrite_b));
+  });
 }
 void axpby(const Exec& ex, int64_t count, float a, const float* x, float b, const float* z, float* y) {
   const Isa isa = ex.isa();

@@ -87,16 +87,23 @@ void batchnorm2d_forward_eval(const Exec& ex, int64_t n, int64_t c, int64_t hw, 
                               const float* gamma, const float* beta, const float* running_mean,
                               const float* running_var, float eps, bool relu, float* y);
 // Backward of the train-mode forward. y is the forward output (needed only when relu).
-// dx += ..., dgamma += ..., dbeta += ... (dgamma/dbeta may be null).
+// dx += ... (dx = ... when overwrite_dx: the first contribution to a fresh gradient buffer,
+// which then need not be zero-filled), dgamma += ..., dbeta += ... (dgamma/dbeta may be null).
 void batchnorm2d_backward(const Exec& ex, int64_t n, int64_t c, int64_t hw, const float* x,
                           const float* y, const float* dy, const float* gamma,
                           const float* save_mean, const float* save_invstd, bool relu, float* dx,
-                          float* dgamma, float* dbeta);
+                          float* dgamma, float* dbeta, bool overwrite_dx = false);
 
 // ---------------------------------------------------------------------------------------
 // elementwise, over `count` contiguous floats
 void relu_forward(const Exec& ex, int64_t count, const float* x, float* y);
 void relu_backward(const Exec& ex, int64_t count, const float* y, const float* dy, float* dx);  // dx += dy * (y > 0)
+// y = max(a + b, 0) (the residual add and ReLU of a basic block, in one pass)
+void add_relu_forward(const Exec& ex, int64_t count, const float* a, const float* b, float* y);
+// da += dy * (y > 0), db += dy * (y > 0); either may be null; overwrite_a / overwrite_b write
+// instead of accumulating (first contribution to a fresh gradient buffer)
+void add_relu_backward(const Exec& ex, int64_t count, const float* y, const float* dy, float* da, float* db,
+                       bool overwrite_a = false, bool overwrite_b = false);
 // y = a*x + b*z   (covers add, sub, scale: z may alias y or x)
 void axpby(const Exec& ex, int64_t count, float a, const float* x, float b, const float* z, float* y);
 void mul_forward(const Exec& ex, int64_t count, const float* a, const float* b, float* y);

@@ -77,7 +77,7 @@ async function trainMnist(f: Flags): Promise<void> {
   const history = await trainSupervised(model, data, cfg, (e) => {
     if (e.kind === 'batch') {
       if (e.batch === 1) bar = new ProgressBar(`epoch ${e.epoch + 1}/${cfg.epochs}`, e.batches);
-      bar?.update(e.batch, `loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(0)} img/s`);
+      bar?.update(e.batch, e.elapsed, `loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(0)} img/s`);
     } else {
       console.log(`epoch ${e.epoch + 1}: loss ${e.loss.toFixed(4)}, train accuracy ${(100 * e.trainAccuracy).toFixed(2)}%, ` +
         `${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`);

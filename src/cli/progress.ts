@@ -1,12 +1,12 @@
 // A terminal progress bar with rate and ETA; on a non-TTY it prints a line every 10%.
 export class ProgressBar {
-  private readonly t0 = performance.now();
   private lastPct = -1;
   constructor(private readonly label: string, private readonly total: number, private readonly out: NodeJS.WriteStream = process.stderr) {}
 
-  update(done: number, extra = ''): void {
+  /** done: units finished; elapsed: seconds since the work started. */
+  update(done: number, elapsed: number, extra = ''): void {
     const frac = Math.min(1, done / this.total);
-    const el = (performance.now() - this.t0) / 1000;
+    const el = elapsed;
     const eta = frac > 0 ? el * (1 - frac) / frac : 0;
     const text = `${this.label} ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${this.total} ${fmtTime(el)} elapsed, ETA ${fmtTime(eta)} ${extra}`;
     if (this.out.isTTY) {

@@ -57,14 +57,28 @@ export function gradHandle(t: Tensor): number {
   return g ? g.handle : -1;
 }
 
+/** A gradient buffer to write into, and whether this is its first write. */
+export interface GradTarget {
+  handle: number;
+  /** true: the buffer is fresh and uninitialised, so the kernel must write, not accumulate */
+  overwrite: boolean;
+}
+
 /**
- * Like gradHandle, but for kernels whose gradient output is not optional: when t needs no
- * gradient, a zeroed scratch tensor (released with the current scope) takes the result.
+ * For kernels that can overwrite instead of accumulate: t's gradient buffer, allocated
+ * uninitialised on first use (saving the zero-fill pass), with overwrite = true that one time.
+ * When t needs no gradient and `sink` is set, a scratch buffer (released with the current
+ * scope) takes the result; otherwise handle is -1.
  */
-export function gradOrSink(t: Tensor): number {
-  const g = gradOf(t);
-  if (g) return g.handle;
-  return Tensor.zeros(t.shape, { device: t.device }).handle;
+export function gradTarget(t: Tensor, sink = false): GradTarget {
+  if (!t.requiresGrad) {
+    if (!sink) return { handle: -1, overwrite: false };
+    return { handle: Tensor.empty(t.shape, { device: t.device }).handle, overwrite: true };
+  }
+  if (t.grad) return { handle: t.grad.handle, overwrite: false };
+  const g = Tensor.empty(t.shape, { device: t.device });
+  t.grad = t.node ? g : keep(g);
+  return { handle: g.handle, overwrite: true };
 }
 
 function topoOrder(root: Tensor): Tensor[] {

@@ -160,7 +160,10 @@ export class Tensor {
     const device = opts.device ?? 'cpu';
     checkDevice(device);
     const n = checkShape(shape);
-    const st = new Storage(native.alloc(dtype, n, true), n, dtype);
+    // large f32 buffers are zeroed by the threaded fill kernel rather than a serial memset
+    const big = dtype === 'f32' && n >= 1 << 16;
+    const st = new Storage(native.alloc(dtype, n, !big), n, dtype);
+    if (big) native.fill(st.handle, n, 0);
     const t = new Tensor(shape, dtype, device, st, opts.requiresGrad ?? false);
     if (opts.name) t.name = opts.name;
     return t;

@@ -30,7 +30,7 @@ export function tensorToEntry(t: Tensor): StEntry {
 }
 
 export function entryToTensor(e: StEntry, name: string): Tensor {
-  const copy = e.data.slice();
+  const copy = new Uint8Array(e.data); // an aligned copy that owns its ArrayBuffer
   switch (e.dtype) {
     case 'F32':
       return Tensor.fromArray(new Float32Array(copy.buffer, 0, copy.length / 4), e.shape);

@@ -84,8 +84,8 @@ export function decodeSafetensors(buf: Uint8Array, what = 'safetensors data'): S
     if (en > dataLen)
       throw new Error(`${what} is truncated: tensor '${name}' ends at byte ${base + en}, the file has ${buf.length}`);
     maxEnd = Math.max(maxEnd, en);
-    // copy so the entry is aligned and independent of the file buffer
-    entries.set(name, { dtype: e.dtype as StDType, shape: e.shape, data: buf.slice(base + b, base + en) });
+    // copy (a Buffer's slice() is a view) so the entry is aligned and owns its bytes
+    entries.set(name, { dtype: e.dtype as StDType, shape: e.shape, data: new Uint8Array(buf.subarray(base + b, base + en)) });
   }
   if (maxEnd !== dataLen) throw new Error(`${what} is corrupt: ${dataLen - maxEnd} bytes after the last tensor`);
   return { entries, metadata };

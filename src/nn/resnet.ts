@@ -55,7 +55,7 @@ export class BasicBlock extends Layer {
         break;
       }
     }
-    return ops.relu(ops.add(h, s));
+    return ops.addRelu(h, s);
   }
 }
 

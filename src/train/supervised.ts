@@ -33,7 +33,7 @@ export const MNIST_DEFAULTS: SupervisedConfig = {
 };
 
 export type TrainEvent =
-  | { kind: 'batch'; epoch: number; batch: number; batches: number; loss: number; imagesPerSecond: number }
+  | { kind: 'batch'; epoch: number; batch: number; batches: number; loss: number; imagesPerSecond: number; elapsed: number }
   | { kind: 'epoch'; epoch: number; loss: number; trainAccuracy: number; seconds: number; imagesPerSecond: number };
 
 export interface EpochSummary {
@@ -115,7 +115,8 @@ export async function trainSupervised(
         lossSum += loss * b.n;
         seen += b.n;
         bi++;
-        onEvent({ kind: 'batch', epoch, batch: bi, batches: nb, loss, imagesPerSecond: seen / ((performance.now() - t0) / 1000) });
+        const elapsed = (performance.now() - t0) / 1000;
+        onEvent({ kind: 'batch', epoch, batch: bi, batches: nb, loss, imagesPerSecond: seen / elapsed, elapsed });
         await new Promise((r) => setImmediate(r));
       }
       const seconds = (performance.now() - t0) / 1000;

@@ -3,7 +3,7 @@
 // running_var, r = (1-momentum) r + momentum stat); eval mode uses the running statistics.
 import { Tensor } from '../tensor';
 import { native } from '../../native';
-import { record, gradHandle, gradOrSink, needsGrad } from '../autograd';
+import { record, gradHandle, gradTarget, needsGrad } from '../autograd';
 import { checkTensors, checkRank, fail } from './check';
 
 export interface BatchNormOptions {
@@ -56,9 +56,10 @@ export function batchNorm2d(
     return y;
   }
   return record(y, op, [x, gamma, beta], (dy) => {
+    const gx = gradTarget(x, true);
     native.batchnorm2d_backward(
       x.handle, relu ? y.handle : -1, dy.handle, gamma.handle, saveMean.handle, saveInvstd.handle,
-      gradOrSink(x), gradHandle(gamma), gradHandle(beta), n, c, hw, relu,
+      gx.handle, gradHandle(gamma), gradHandle(beta), n, c, hw, relu, gx.overwrite,
     );
   });
 }

@@ -2,7 +2,7 @@
 // relu, add, sub, mul, scale, addScalar, sigmoid, sum, mean; plus reshape/flatten views.
 import { Tensor } from '../tensor';
 import { native } from '../../native';
-import { record, gradHandle, gradOf } from '../autograd';
+import { record, gradHandle, gradOf, gradTarget } from '../autograd';
 import { checkTensors, checkSameShape, fail } from './check';
 
 export function relu(x: Tensor): Tensor {
@@ -10,6 +10,18 @@ export function relu(x: Tensor): Tensor {
   const y = Tensor.empty(x.shape, { device: x.device });
   native.relu_forward(x.handle, y.handle, x.size);
   return record(y, 'relu', [x], (dy) => native.relu_backward(y.handle, dy.handle, gradHandle(x), x.size));
+}
+
+/** relu(a + b) in one pass: the residual join of a basic block. */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  checkTensors('addRelu', [a, b]);
+  checkSameShape('addRelu', a, b);
+  const y = Tensor.empty(a.shape, { device: a.device });
+  native.add_relu_forward(a.handle, b.handle, y.handle, a.size);
+  return record(y, 'addRelu', [a, b], (dy) => {
+    const ga = gradTarget(a), gb = gradTarget(b);
+    native.add_relu_backward(y.handle, dy.handle, ga.handle, gb.handle, a.size, ga.overwrite, gb.overwrite);
+  });
 }
 
 /** y = alpha * a + beta * b */
