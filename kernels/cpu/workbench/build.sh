@@ -3,7 +3,7 @@
 set -e
 cd "$(dirname "$0")"
 CPU=..
-g++ -O3 -std=c++17 -pthread -Wall -Wno-unused-function -Wno-sign-compare \
+g++ -O3 $EXTRA $EXTRA $EXTRA -std=c++17 -pthread -Wall -Wno-unused-function -Wno-sign-compare \
   -fno-math-errno -fno-trapping-math \
   -I../../include -I.. -o wb main.cc \
   $CPU/gemm.cc $CPU/gemm_scalar.cc $CPU/gemm_avx2.cc $CPU/gemm_avx512.cc \
