@@ -21,10 +21,10 @@ function goldDir(): string {
 const GOLD = goldDir();
 
 // Reads a fixture with m2kd's readSafetensors. The entries' bytes are re-copied into fresh,
-// offset-0 Uint8Arrays: readSafetensors currently returns Node Buffer *views* into the file
-// (Buffer#slice does not copy), which entryToTensor then reads from the start of the file's
-// ArrayBuffer; the first test below pins that bug, the copy keeps the numeric checks
-// independent of it (and is harmless once it is fixed).
+// offset-0 Uint8Arrays so that the numeric checks do not depend on how the reader shares
+// memory: readSafetensors used to return Node Buffer *views* into the file (Buffer#slice does
+// not copy), which entryToTensor then read from the start of the file's ArrayBuffer (fixed on
+// main in 72f7ca7); the first test below pins that as a regression test.
 function load(name: string): { entries: Map<string, StEntry>; metadata: Record<string, string> } {
   const f = readSafetensors(path.join(GOLD, name));
   const entries = new Map<string, StEntry>();
