@@ -3,6 +3,9 @@
 //   ./wb --bench [--isa scalar|avx2|avx512] [--threads N] [--runs R]
 //                        JSON GFLOP/s for the ResNet-32 (batch 128) conv shapes
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +20,16 @@
 using m2kd::Conv2dShape;
 using m2kd::Isa;
 using std::vector;
+
+// counts operator new calls, to check that warmed-up kernel calls do not heap-allocate
+static std::atomic<long> g_news{0};
+void* operator new(size_t n) {
+  g_news++;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 static std::mt19937 rng(1234);
 static vector<float> randv(size_t n) {
@@ -298,6 +311,8 @@ static int validate() {
       mk(2, 4, 6, 18, 3, 3, 1, 0),  mk(3, 17, 4, 48, 9, 3, 1, 1), mk(1, 8, 3, 24, 8, 5, 1, 2),
       mk(2, 3, 9, 70, 5, 3, 2, 1),  mk(1, 2, 5, 67, 3, 5, 2, 2),  mk(2, 3, 7, 45, 4, 1, 3, 0),
       mk(2, 3, 11, 12, 4, 3, 5, 1), mk(1, 2, 9, 9, 3, 2, 1, 0),   mk(2, 4, 8, 8, 5, 2, 2, 0),
+      mk(2, 64, 7, 9, 8, 3, 1, 1),  mk(1, 64, 5, 6, 64, 3, 1, 1), mk(2, 32, 6, 7, 32, 3, 1, 1),
+      mk(3, 64, 8, 8, 64, 3, 1, 1), mk(2, 16, 9, 13, 128, 3, 2, 1),
   };
   for (int threads : {1, 2}) {
     for (Isa isa : isas) {
@@ -316,6 +331,30 @@ static int validate() {
       check_linear(ex, 17, 300, 100, false, 2);
       check_linear(ex, 4, 9, 6, true, 0);
     }
+  }
+  // no heap allocation once scratch is warm (2 threads, avx512, a ResNet-like shape + gemm)
+  {
+    wb::PoolExec ex(Isa::avx512, 2);
+    const Conv2dShape s = mk(4, 16, 16, 16, 32, 3, 2, 1);
+    auto x = randv(s.n * s.c * s.h * s.w), w = randv(s.o * s.c * 9), b = randv(s.o),
+         dy = randv(s.n * s.o * s.oh * s.ow);
+    vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(s.o), C(64 * 64);
+    auto A = randv(64 * 200), B = randv(200 * 64);
+    auto run = [&] {
+      m2kd::conv2d_forward(ex, s, x.data(), w.data(), b.data(), y.data());
+      m2kd::conv2d_backward_data(ex, s, dy.data(), w.data(), dx.data());
+      m2kd::conv2d_backward_weight(ex, s, x.data(), dy.data(), dw.data(), db.data());
+      m2kd::sgemm(ex, false, true, 64, 64, 200, 1.f, A.data(), 200, B.data(), 200, 0.f, C.data(), 64);
+      m2kd::linear_forward(ex, 64, 200, 64, A.data(), B.data(), b.data(), C.data());
+    };
+    run();
+    const long before = g_news.load();
+    run();
+    const long delta = g_news.load() - before;
+    checks++;
+    if (delta != 0) failures++;
+    std::printf("%s no heap allocation in warmed-up conv/gemm/linear calls (%ld operator new)\n",
+                delta == 0 ? "ok" : "not ok", delta);
   }
   std::printf("# %d checks, %d failures\n", checks, failures);
   return failures == 0 ? 0 : 1;
