@@ -1,8 +1,4 @@
-// gemm family, scalar variant (see cpu_common.h).
-#include "cpu_common.h"
+// gemm kernels, scalar variant (see isa_unit.h).
 #define M2KD_ISA_LEVEL 0
-namespace m2kd { namespace cpu { namespace scalar {
-#include "gemm_impl.inc"
-}  // namespace scalar
-}  // namespace cpu
-}  // namespace m2kd
+#define M2KD_ISA_IMPL "gemm_impl.inc"
+#include "isa_unit.h"

@@ -16,7 +16,7 @@ const HELP = `m2kd — class-incremental learning with M²KD on a native tensor 
 usage:
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
   m2kd train-mnist [options]        train ResNet-32 on the built-in MNIST digits (npm start)
-      --epochs N (3)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
+      --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
   m2kd bench train [--json] [--steps N (20)] [--batch N (128)]
                                     ResNet-32 train/eval images/s and conv GFLOP/s
 common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu

@@ -21,12 +21,12 @@ export interface SupervisedConfig {
 }
 
 export const MNIST_DEFAULTS: SupervisedConfig = {
-  epochs: 3,
+  epochs: 4,
   batchSize: 128,
   lr: 0.1,
   momentum: 0.9,
   weightDecay: 5e-4,
-  milestones: [2],
+  milestones: [3],
   gamma: 0.1,
   flip: false,
   seed: 1,
