@@ -72,6 +72,27 @@ M2KD_OP(batchnorm2d_backward) {
   return info.Env().Undefined();
 }
 
+// batchnorm2d_backward_eval(x, y|-1, dy, gamma, rmean, rvar, dx|-1, dgamma|-1, dbeta|-1,
+//                           n, c, hw, eps, relu)   all +=
+M2KD_OP(batchnorm2d_backward_eval) {
+  Args a(info, "batchnorm2d_backward_eval");
+  int64_t n, c, hw;
+  bn_dims(a, 9, n, c, hw);
+  float eps = float(a.f64(12, "eps"));
+  bool relu = a.flag(13, "relu");
+  const float* x = a.f32(0, "x", n * c * hw);
+  const float* y = relu ? a.f32(1, "y", n * c * hw) : a.f32_opt(1, "y", n * c * hw);
+  const float* dy = a.f32(2, "dy", n * c * hw);
+  const float* g = a.f32(3, "gamma", c);
+  const float* rm = a.f32(4, "running_mean", c);
+  const float* rv = a.f32(5, "running_var", c);
+  float* dx = a.f32_opt(6, "dx", n * c * hw);
+  float* dg = a.f32_opt(7, "dgamma", c);
+  float* db = a.f32_opt(8, "dbeta", c);
+  batchnorm2d_backward_eval(cpu(), n, c, hw, x, y, dy, g, rm, rv, eps, relu, dx, dg, db);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 }  // namespace native
 }  // namespace m2kd

@@ -158,7 +158,7 @@ t.test('ResNet-32 logits match PyTorch in eval and train mode', async (tt) => {
 
   const xe = io.get('input')!;
   const x = Tensor.fromArray(f32(xe, 'input'), xe.shape);
-  // like torch.no_grad(): forward only (eval-mode BN refuses to record a graph)
+  // like torch.no_grad(): forward only
   net.eval();
   checkClose(tt, 'logits (eval mode, running stats)', noGrad(() => net.forward(x)), io.get('logits_eval'));
   net.train();

@@ -125,6 +125,23 @@ t.test('batchNorm2d eval forward', async (t) => {
   });
 });
 
+t.test('batchNorm2d eval gradients (running statistics are constants)', async (t) => {
+  eachSimd(t, 'bn eval gradcheck', (tt) => {
+    const rng = new Rng(17);
+    for (const s of [[3, 2, 2, 3], [1, 3, 2, 2], [2, 1, 1, 1]]) {
+      const c = s[1];
+      const d = bnData(rng, s);
+      const rm = tensor(d.rm, [c]), rv = tensor(d.rv, [c]);
+      gradcheck(tt, `bn eval [${s}]`, (xs) => ops.batchNorm2d(xs[0], xs[1], xs[2], rm, rv, { training: false }), [
+        { data: d.x, shape: s },
+        { data: d.gamma, shape: [c] },
+        { data: d.beta, shape: [c] },
+      ]);
+      close(tt, rm.toFloat32(), d.rm, { atol: 0, rtol: 0 }, `eval backward [${s}]: running mean untouched`);
+    }
+  });
+});
+
 t.test('batchNorm2d train gradients', async (t) => {
   eachSimd(t, 'bn gradcheck', (tt) => {
     const rng = new Rng(15);

@@ -66,4 +66,37 @@ void batchnorm2d_backward(const Exec& ex, int64_t n, int64_t c, int64_t hw, cons
   else ex.parallel_for(c, body);
 }
 
+// Eval-mode backward: the running statistics are constants, so per channel
+// dx += g' * gamma * invstd, dgamma += sum g' * (x - mean) * invstd, dbeta += sum g'
+// with g' = dy masked by (y > 0) when relu. Simple loops; the compiler vectorises them.
+void batchnorm2d_backward_eval(const Exec& ex, int64_t n, int64_t c, int64_t hw, const float* x,
+                               const float* y, const float* dy, const float* gamma,
+                               const float* running_mean, const float* running_var, float eps,
+                               bool relu, float* dx, float* dgamma, float* dbeta) {
+  if (n <= 0 || c <= 0 || hw <= 0) return;
+  auto body = [&](int64_t c0, int64_t c1, int) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const float invstd = (float)(1.0 / std::sqrt((double)running_var[ch] + (double)eps));
+      const float k = (gamma ? gamma[ch] : 1.0f) * invstd, mean = running_mean[ch];
+      double sg = 0.0, sgx = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t off = (i * c + ch) * hw;
+        float pg = 0.f, pgx = 0.f;
+        for (int64_t j = 0; j < hw; ++j) {
+          const float g = (relu && !(y[off + j] > 0.f)) ? 0.f : dy[off + j];
+          pg += g;
+          pgx += g * (x[off + j] - mean);
+          if (dx) dx[off + j] += g * k;
+        }
+        sg += pg;
+        sgx += pgx;
+      }
+      if (dgamma) dgamma[ch] += (float)(sgx * invstd);
+      if (dbeta) dbeta[ch] += (float)sg;
+    }
+  };
+  if (c == 1 || n * c * hw < (1 << 14)) body(0, c, 0);
+  else ex.parallel_for(c, body);
+}
+
 }  // namespace m2kd

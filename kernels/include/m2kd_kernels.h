@@ -93,6 +93,13 @@ void batchnorm2d_backward(const Exec& ex, int64_t n, int64_t c, int64_t hw, cons
                           const float* y, const float* dy, const float* gamma,
                           const float* save_mean, const float* save_invstd, bool relu, float* dx,
                           float* dgamma, float* dbeta, bool overwrite_dx = false);
+// Backward of the eval-mode forward (running statistics are constants): dx += g' gamma invstd,
+// dgamma += sum g' (x - running_mean) invstd, dbeta += sum g', g' = dy masked by y > 0 when
+// relu. Any of dx/dgamma/dbeta may be null. y is needed only when relu.
+void batchnorm2d_backward_eval(const Exec& ex, int64_t n, int64_t c, int64_t hw, const float* x,
+                               const float* y, const float* dy, const float* gamma,
+                               const float* running_mean, const float* running_var, float eps,
+                               bool relu, float* dx, float* dgamma, float* dbeta);
 
 // ---------------------------------------------------------------------------------------
 // elementwise, over `count` contiguous floats

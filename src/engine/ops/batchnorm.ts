@@ -38,9 +38,15 @@ export function batchNorm2d(
   const y = Tensor.empty(x.shape, { device: x.device });
   if (!opts.training) {
     if (!runningMean || !runningVar) fail(op, 'eval mode needs running statistics', x);
-    if (needsGrad(x, gamma, beta)) fail(op, 'backward through eval-mode batch norm is not supported; use noGrad() or training mode', x);
-    native.batchnorm2d_forward_eval(x.handle, gamma.handle, beta.handle, runningMean.handle, runningVar.handle, y.handle, n, c, hw, eps, relu);
-    return y;
+    const rm = runningMean, rv = runningVar;
+    native.batchnorm2d_forward_eval(x.handle, gamma.handle, beta.handle, rm.handle, rv.handle, y.handle, n, c, hw, eps, relu);
+    // the running statistics are constants here: an affine map per channel
+    return record(y, op, [x, gamma, beta], (dy) => {
+      native.batchnorm2d_backward_eval(
+        x.handle, relu ? y.handle : -1, dy.handle, gamma.handle, rm.handle, rv.handle,
+        gradHandle(x), gradHandle(gamma), gradHandle(beta), n, c, hw, eps, relu,
+      );
+    });
   }
   if (n * hw < 2) fail(op, 'training mode needs more than one value per channel', x);
   const saveMean = Tensor.empty([c], { device: x.device });
