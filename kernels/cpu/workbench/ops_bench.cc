@@ -22,89 +22,15 @@
 #include <thread>
 #include <vector>
 
+#include "exec_pool.h"
 #include "m2kd_kernels.h"
 
 using namespace m2kd;
 
-// ------------------------------------------------------------------------------------------
-// Exec: persistent pool (calling thread = worker 0), per-slot growable aligned scratch.
-class PoolExec final : public Exec {
+// Exec: the workbench pool shared with the GEMM/conv workbench (exec_pool.h).
+class PoolExec final : public wb::PoolExec {
  public:
-  explicit PoolExec(int threads) : nthreads_(threads < 1 ? 1 : threads) {
-    for (int t = 1; t < nthreads_; ++t) workers_.emplace_back([this, t] { worker(t); });
-  }
-  ~PoolExec() override {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
-      ++gen_;
-    }
-    cv_.notify_all();
-    for (auto& th : workers_) th.join();
-    for (auto& s : slots_) std::free(s.p);
-  }
-  void set_isa(Isa i) { isa_ = i; }
-  Isa isa() const override { return isa_; }
-  int threads() const override { return nthreads_; }
-  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& body) const override {
-    if (n <= 0) return;
-    if (nthreads_ == 1) { body(0, n, 0); return; }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      body_ = &body;
-      n_ = n;
-      pending_ = nthreads_ - 1;
-      ++gen_;
-    }
-    cv_.notify_all();
-    run_chunk(0);
-    std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
-    body_ = nullptr;
-  }
-  void* scratch(int slot, size_t bytes) const override {
-    Slot& s = slots_[slot & 7];
-    if (bytes > s.cap) {
-      std::free(s.p);
-      s.cap = (bytes + 63) / 64 * 64;
-      s.p = std::aligned_alloc(64, s.cap);
-    }
-    return s.p;
-  }
-
- private:
-  struct Slot { void* p = nullptr; size_t cap = 0; };
-  void run_chunk(int t) const {
-    const int64_t b = n_ * t / nthreads_, e = n_ * (t + 1) / nthreads_;
-    if (e > b) (*body_)(b, e, t);
-  }
-  void worker(int t) {
-    uint64_t seen = 0;
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [&] { return gen_ != seen; });
-        seen = gen_;
-        if (stop_) return;
-      }
-      run_chunk(t);
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (--pending_ == 0) done_cv_.notify_one();
-      }
-    }
-  }
-  int nthreads_;
-  Isa isa_ = Isa::avx512;
-  std::vector<std::thread> workers_;
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_, done_cv_;
-  mutable const std::function<void(int64_t, int64_t, int)>* body_ = nullptr;
-  mutable int64_t n_ = 0;
-  mutable int pending_ = 0;
-  mutable uint64_t gen_ = 0;
-  bool stop_ = false;
-  mutable Slot slots_[8];
+  explicit PoolExec(int threads) : wb::PoolExec(Isa::avx512, threads) {}
 };
 
 // ------------------------------------------------------------------------------------------
