@@ -79,6 +79,18 @@ t.test('device cuda is not available in this build', async (t) => {
   t.equal(Tensor.zeros([2]).device, 'cpu', 'cpu still works');
 });
 
+t.test('mismatched devices are an error, never a silent copy', async (t) => {
+  // only the CPU backend exists in this build: relabel a tensor to exercise the check itself
+  const a = Tensor.zeros([2, 3]);
+  const b = Tensor.zeros([2, 3]);
+  Object.defineProperty(b, 'device', { value: 'cuda' });
+  throwsNaming(t, () => ops.add(a, b), /add/, /device mismatch/, 'add cpu + cuda');
+  const w = Tensor.zeros([4, 3]);
+  Object.defineProperty(w, 'device', { value: 'cuda' });
+  throwsNaming(t, () => ops.linear(a, w), /linear/, /device mismatch/, 'linear cpu x cuda');
+  throwsNaming(t, () => a.copyFrom(b), /copyFrom/, /device mismatch/, 'copyFrom cuda -> cpu');
+});
+
 t.test('labels and losses', async (t) => {
   const x = f([2, 3]);
   throwsNaming(t, () => ops.softmaxCrossEntropy(x, Tensor.fromArray(new Int32Array([0, 3]), [2])), /softmax/i, /label 3/, 'label index = m');
