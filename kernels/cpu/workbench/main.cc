@@ -321,6 +321,14 @@ static int validate() {
       mk(2, 8, 64, 64, 4, 5, 4, 2),   mk(1, 16, 20, 1, 3, 3, 2, 1),   mk(2, 16, 64, 33, 5, 3, 3, 1),
       mk(3, 32, 32, 32, 16, 3, 2, 1), mk(1, 20, 32, 34, 3, 2, 2, 0),  mk(2, 96, 13, 11, 7, 3, 2, 1),
       mk(1, 32, 16, 16, 64, 3, 2, 1),
+      // 8-wide rows through the 8-position x 2-channel-vector tile (forward and stride-1
+      // backward-data), one-pass stride-2 phase split (incl. > 8 column blocks), backward-weight
+      // vector partial sums (o % 32 != 0): odd sizes, n=1, c=1, pads 0..3, k 1/3/7, S 1/2/3
+      mk(2, 5, 7, 8, 64, 3, 1, 1),    mk(1, 3, 15, 15, 128, 3, 2, 1), mk(2, 1, 8, 8, 64, 1, 1, 0),
+      mk(1, 64, 10, 10, 64, 3, 1, 0), mk(2, 64, 9, 8, 7, 3, 1, 1),    mk(1, 2, 3, 262, 3, 3, 2, 1),
+      mk(2, 3, 5, 300, 4, 7, 2, 3),   mk(1, 1, 17, 17, 24, 3, 1, 1),  mk(3, 16, 32, 32, 16, 3, 1, 1),
+      mk(2, 16, 31, 33, 20, 3, 2, 1), mk(1, 7, 12, 12, 16, 7, 3, 2),  mk(2, 16, 11, 13, 48, 1, 2, 0),
+      mk(1, 64, 16, 16, 64, 3, 2, 3), mk(2, 32, 17, 17, 64, 3, 2, 2),
   };
   for (int threads : {1, 2}) {
     for (Isa isa : isas) {
