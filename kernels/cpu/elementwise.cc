@@ -1,6 +1,6 @@
 // Elementwise public entry points: chunked parallel split + ISA dispatch.
 // Math in elementwise_impl.inc.
-#include "cpu_common.h"
+#include "parallel_blocks.h"
 
 #define M2KD_EW_DECL(ns)                                                                       \
   namespace m2kd { namespace cpu { namespace ns {                                              \
@@ -24,19 +24,11 @@ M2KD_EW_DECL(avx512)
 namespace m2kd {
 namespace {
 
-constexpr int64_t kBlock = 4096;             // parallel split granularity (floats)
 constexpr int64_t kParallelMin = 1 << 16;    // below this, run on the calling thread
 
-// Runs f(begin, count) over [0, count) in block-aligned chunks, one per worker.
 template <class F>
 void chunked(const Exec& ex, int64_t count, F&& f) {
-  if (count <= 0) return;
-  if (count < kParallelMin || ex.threads() <= 1) { f(0, count); return; }
-  const int64_t nb = (count + kBlock - 1) / kBlock;
-  ex.parallel_for(nb, [&](int64_t b0, int64_t b1, int) {
-    const int64_t i0 = b0 * kBlock, i1 = std::min(count, b1 * kBlock);
-    if (i1 > i0) f(i0, i1 - i0);
-  });
+  cpu::for_blocks(ex, count, kParallelMin, f);
 }
 
 }  // namespace
@@ -89,23 +81,11 @@ void add_scalar_inplace(const Exec& ex, int64_t count, float g, float* dx) {
   chunked(ex, count, [&](int64_t i, int64_t k) { M2KD_ISA_DISPATCH(isa, ew_add_scalar(k, g, dx + i)); });
 }
 
-// Per-worker partials live in scratch slot 0 (one 64-byte line each, no false sharing).
 double sum_all(const Exec& ex, int64_t count, const float* x) {
   const Isa isa = ex.isa();
-  auto part = [&](int64_t i, int64_t k) -> double { M2KD_ISA_DISPATCH(isa, ew_sum(k, x + i)); };
-  if (count <= 0) return 0.0;
-  if (count < kParallelMin || ex.threads() <= 1) return part(0, count);
-  const int T = ex.threads();
-  double* acc = static_cast<double*>(ex.scratch(0, sizeof(double) * 8 * (size_t)T));
-  for (int t = 0; t < T; ++t) acc[8 * t] = 0.0;
-  const int64_t nb = (count + kBlock - 1) / kBlock;
-  ex.parallel_for(nb, [&](int64_t b0, int64_t b1, int tid) {
-    const int64_t i0 = b0 * kBlock, i1 = std::min(count, b1 * kBlock);
-    if (i1 > i0) acc[8 * tid] += part(i0, i1 - i0);
+  return cpu::sum_blocks(ex, count, kParallelMin, [&](int64_t i, int64_t k) -> double {
+    M2KD_ISA_DISPATCH(isa, ew_sum(k, x + i));
   });
-  double s = 0.0;
-  for (int t = 0; t < T; ++t) s += acc[8 * t];
-  return s;
 }
 
 }  // namespace m2kd

@@ -1,5 +1,5 @@
 // Loss public entry points: row/element split + ISA dispatch. Math in loss_impl.inc.
-#include "cpu_common.h"
+#include "parallel_blocks.h"
 
 #define M2KD_LOSS_DECL(ns)                                                                      \
   namespace m2kd { namespace cpu { namespace ns {                                               \
@@ -17,31 +17,13 @@ M2KD_LOSS_DECL(avx512)
 namespace m2kd {
 namespace {
 constexpr int64_t kParallelMin = 1 << 15;  // elements; losses are usually [128, 10..100]
-constexpr int64_t kBlock = 4096;
-
-// sum over workers of part(i0, i1) on [0, count) (block-aligned chunks); partials in scratch 0
-template <class F>
-double reduce_blocks(const Exec& ex, int64_t count, int64_t block, F&& part) {
-  if (count < kParallelMin || ex.threads() <= 1) return part(0, count);
-  const int T = ex.threads();
-  double* acc = static_cast<double*>(ex.scratch(0, sizeof(double) * 8 * (size_t)T));
-  for (int t = 0; t < T; ++t) acc[8 * t] = 0.0;
-  const int64_t nb = (count + block - 1) / block;
-  ex.parallel_for(nb, [&](int64_t b0, int64_t b1, int tid) {
-    const int64_t i0 = b0 * block, i1 = std::min(count, b1 * block);
-    if (i1 > i0) acc[8 * tid] += part(i0, i1);
-  });
-  double s = 0.0;
-  for (int t = 0; t < T; ++t) s += acc[8 * t];
-  return s;
-}
 }  // namespace
 
 double bce_logits_forward(const Exec& ex, int64_t count, const float* x, const float* t, double denom) {
   if (count <= 0) return 0.0;
   const Isa isa = ex.isa();
-  const double s = reduce_blocks(ex, count, kBlock, [&](int64_t i0, int64_t i1) -> double {
-    M2KD_ISA_DISPATCH(isa, loss_bce_sum(i1 - i0, x + i0, t + i0));
+  const double s = cpu::sum_blocks(ex, count, kParallelMin, [&](int64_t i, int64_t k) -> double {
+    M2KD_ISA_DISPATCH(isa, loss_bce_sum(k, x + i, t + i));
   });
   return s / denom;
 }
@@ -50,14 +32,8 @@ void bce_logits_backward(const Exec& ex, int64_t count, const float* x, const fl
   if (count <= 0) return;
   const Isa isa = ex.isa();
   const float sc = (float)scale;
-  auto run = [&](int64_t i0, int64_t i1) {
-    M2KD_ISA_DISPATCH(isa, loss_bce_backward(i1 - i0, x + i0, t + i0, sc, dx + i0));
-  };
-  if (count < kParallelMin || ex.threads() <= 1) { run(0, count); return; }
-  const int64_t nb = (count + kBlock - 1) / kBlock;
-  ex.parallel_for(nb, [&](int64_t b0, int64_t b1, int) {
-    const int64_t i0 = b0 * kBlock, i1 = std::min(count, b1 * kBlock);
-    if (i1 > i0) run(i0, i1);
+  cpu::for_blocks(ex, count, kParallelMin, [&](int64_t i, int64_t k) {
+    M2KD_ISA_DISPATCH(isa, loss_bce_backward(k, x + i, t + i, sc, dx + i));
   });
 }
 
