@@ -1,10 +1,11 @@
 // `m2kd bench train`: ResNet-32 training and eval throughput at batch 128, and GFLOP/s of
 // every ResNet-32 conv shape (forward, backward-data, backward-weight), on the thread count
 // in use. Synthetic inputs from a seeded RNG; medians of repeated steps.
-import { Tensor, Rng, tidy, noGrad, ops, runtimeInfo, memory } from '../engine';
+import { Tensor, Rng, tidy, noGrad, runtimeInfo, memory } from '../engine';
 import { native } from '../native';
 import { ResNet32 } from '../nn';
 import { SGD } from '../optim';
+import { softmaxTrainStep } from '../train';
 import { median, timeRuns } from './stats';
 
 export interface ConvShape {
@@ -101,13 +102,7 @@ export class ResNet32Workload {
 
   trainStep(): number {
     this.model.train();
-    return tidy(() => {
-      const loss = ops.softmaxCrossEntropy(this.model.forward(this.x), this.labels);
-      this.opt.zeroGrad();
-      loss.backward();
-      this.opt.step();
-      return loss.item();
-    });
+    return softmaxTrainStep(this.model, this.opt, this.x, this.labels).loss;
   }
 
   evalStep(): void {

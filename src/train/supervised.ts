@@ -58,6 +58,21 @@ function argmaxRows(logits: Float32Array, n: number, m: number): Int32Array {
   return out;
 }
 
+/**
+ * One SGD step of softmax cross-entropy on a batch (x and labels stay the caller's): the loss
+ * and the logits before the update, copied to the host. Intermediates are freed on return.
+ */
+export function softmaxTrainStep(model: ResNet, opt: SGD, x: Tensor, labels: Tensor): { loss: number; logits: Float32Array } {
+  return tidy(() => {
+    const logits = model.forward(x);
+    const l = ops.softmaxCrossEntropy(logits, labels);
+    opt.zeroGrad();
+    l.backward();
+    opt.step();
+    return { loss: l.item(), logits: logits.toFloat32() };
+  });
+}
+
 /** Top-1 accuracy (0..1) of the model on a set, in eval mode. */
 export async function evaluate(model: ResNet, set: ImageSet, batchSize = 256): Promise<number> {
   const wasTraining = model.training;
@@ -99,17 +114,12 @@ export async function trainSupervised(
       let lossSum = 0, seen = 0, correct = 0, bi = 0;
       for (const b of batches(set, cfg.batchSize, rng.fork(1000 + epoch))) {
         const flips = cfg.flip ? rng.bernoulli(b.n) : null;
-        const { loss, pred } = tidy(() => {
+        const { loss, logits } = tidy(() => {
           const x0 = toBatchTensor(set, b.images, b.n);
           const x = flips ? ops.hflip(x0, flips) : x0;
-          const labels = Tensor.fromArray(b.labels, [b.n]);
-          const logits = model.forward(x);
-          const l = ops.softmaxCrossEntropy(logits, labels);
-          opt.zeroGrad();
-          l.backward();
-          opt.step();
-          return { loss: l.item(), pred: argmaxRows(logits.toFloat32(), b.n, logits.shape[1]) };
+          return softmaxTrainStep(model, opt, x, Tensor.fromArray(b.labels, [b.n]));
         });
+        const pred = argmaxRows(logits, b.n, logits.length / b.n);
         if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at epoch ${epoch + 1}, batch ${bi + 1}`);
         for (let i = 0; i < b.n; i++) if (pred[i] === b.labels[i]) correct++;
         lossSum += loss * b.n;
