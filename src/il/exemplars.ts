@@ -133,14 +133,18 @@ export function extractFeatures(model: ResNet, images: ImageBatch, batchSize = 1
     noGrad(() => {
       for (let b = 0; b < images.n; b += batchSize) {
         const nb = Math.min(batchSize, images.n - b);
-        tidy(() => {
-          const x = Tensor.fromArray(images.images.subarray(b * size, (b + nb) * size), [nb, images.channels, images.height, images.width], { device });
-          const f = model.forwardAll(x).features;
-          if (f.shape.length !== 2 || f.shape[0] !== nb || f.shape[1] !== d)
-            fail(fn, `the model returned features [${f.shape.join(',')}], expected [${nb}, ${d}]`);
-          features.set(f.toFloat32(), b * d);
-          if (flipped) flipped.set(model.forwardAll(ops.hflip(x)).features.toFloat32(), b * d);
-        });
+        // each forward in its own scope: its activations go back to the pool before the next
+        // one, so peak memory is one forward's (two forwards in one scope ran slower on CPU)
+        const run = (flip: boolean): Float32Array =>
+          tidy(() => {
+            const x = Tensor.fromArray(images.images.subarray(b * size, (b + nb) * size), [nb, images.channels, images.height, images.width], { device });
+            const f = model.forwardAll(flip ? ops.hflip(x) : x).features;
+            if (f.shape.length !== 2 || f.shape[0] !== nb || f.shape[1] !== d)
+              fail(fn, `the model returned features [${f.shape.join(',')}], expected [${nb}, ${d}]`);
+            return f.toFloat32();
+          });
+        features.set(run(false), b * d);
+        if (flipped) flipped.set(run(true), b * d);
       }
     });
   } finally {
