@@ -1,7 +1,7 @@
 // il/exemplars: herding on hand-computable 2-D cases and against a brute-force reference on
 // random data, memory rebalancing and accounting, state round-trip, NME on separable clusters,
 // feature extraction with a small ResNet32Aux (flip, batching, mode restored, no native leak),
-// and bad input.
+// lossless u8-palette storage and its float32 fallback, and bad input.
 import t from 'tap';
 import { Rng, memory } from '../src/engine';
 import { ResNet32Aux } from '../src/nn';
@@ -10,6 +10,7 @@ import {
   nmeScores, nmeClassify, extractFeatures, selectExemplars,
 } from '../src/il/exemplars';
 import { Evaluator, argmax } from '../src/il/metrics';
+import { ImageSet, channelStats, normalize } from '../src/data/dataset';
 
 const f32 = (a: number[]) => Float32Array.from(a);
 
@@ -83,53 +84,102 @@ t.test('l2normalizeRows', async (t) => {
   t.throws(() => l2normalizeRows(f32([1, 2, 3]), 2), /3 values are not rows of 2/);
 });
 
-t.test('ExemplarMemory: M=20 rebalanced 10 -> 5 per class, herding order kept', async (t) => {
-  const mem = new ExemplarMemory(20);
-  t.equal(mem.perClass(), 0, 'no classes yet');
-  t.equal(mem.perClass(2), 10);
-  mem.add(5, tagged(10, 500));
-  mem.add(7, tagged(10, 700));
-  t.same(mem.classes(), [5, 7]);
-  t.equal(mem.perClass(), 10);
-  t.equal(mem.size, 20);
-  const size = 4;
-  t.equal(mem.bytes(), 20 * size * 4 + 20 * 4, 'float32 pixels + int32 labels');
-  t.equal(mem.storedBytesU8(), 20 * size + 20 * 4, 'u8 pixels + int32 labels');
-  t.throws(() => mem.add(1, tagged(1, 100)), /1 exemplars of class 1 do not fit: 20 of M = 20 are used \(reduce\(\) the old classes first\)/);
-  t.same(mem.classes(), [5, 7], 'a rejected add stores nothing');
+for (const compact of [true, false])
+  t.test(`ExemplarMemory (${compact ? 'u8-palette' : 'f32'}): M=20 rebalanced 10 -> 5 per class, herding order kept`, async (t) => {
+    const mem = new ExemplarMemory(20, { compact });
+    t.equal(mem.perClass(), 0, 'no classes yet');
+    t.equal(mem.perClass(2), 10);
+    mem.add(5, tagged(10, 500));
+    mem.add(7, tagged(10, 700));
+    t.equal(mem.storage, compact ? 'u8-palette' : 'f32');
+    t.same(mem.classes(), [5, 7]);
+    t.equal(mem.perClass(), 10);
+    t.equal(mem.size, 20);
+    const size = 4;
+    // 20 distinct values in the single channel -> a 20-entry palette
+    t.equal(mem.bytes(), compact ? 20 * size + 20 * 4 + 20 * 4 : 20 * size * 4 + 20 * 4, 'pixels as held + palette + int32 labels');
+    t.equal(mem.storedBytesU8(), 20 * size + 20 * 4, 'u8 pixels + int32 labels');
+    t.throws(() => mem.add(1, tagged(1, 100)), /1 exemplars of class 1 do not fit: 20 of M = 20 are used \(reduce\(\) the old classes first\)/);
+    t.same(mem.classes(), [5, 7], 'a rejected add stores nothing');
 
-  const m = mem.perClass(4);
-  t.equal(m, 5);
-  mem.reduce(m);
-  t.equal(mem.count(5), 5);
-  t.equal(mem.count(7), 5);
-  t.equal(mem.bytes(), 10 * size * 4 + 10 * 4, 'reduce releases the dropped images (compact copies)');
-  mem.add(1, tagged(5, 100));
-  mem.add(2, tagged(5, 200));
-  t.equal(mem.size, 20);
-  t.equal(mem.perClass(), 5);
+    const m = mem.perClass(4);
+    t.equal(m, 5);
+    mem.reduce(m);
+    t.equal(mem.count(5), 5);
+    t.equal(mem.count(7), 5);
+    t.equal(mem.bytes(), compact ? 10 * size + 20 * 4 + 10 * 4 : 10 * size * 4 + 10 * 4, 'reduce releases the dropped images (the palette keeps its entries)');
+    mem.add(1, tagged(5, 100));
+    mem.add(2, tagged(5, 200));
+    t.equal(mem.size, 20);
+    t.equal(mem.perClass(), 5);
 
-  const set = mem.imageSet();
-  t.equal(set.n, 20);
-  t.same([set.channels, set.height, set.width], [1, 2, 2]);
-  t.same([...set.labels], [5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
-  const firstPixel = Array.from({ length: 20 }, (_, i) => set.images[i * size]);
-  t.same(firstPixel, [500, 501, 502, 503, 504, 700, 701, 702, 703, 704, 100, 101, 102, 103, 104, 200, 201, 202, 203, 204], 'the first m of each herding-ordered list are kept');
-  const c7 = mem.classSet(7);
-  t.equal(c7.n, 5);
-  t.same([...c7.labels], [7, 7, 7, 7, 7]);
-  c7.images[0] = -1;
-  t.equal(mem.classSet(7).images[0], 700, 'classSet returns a copy');
+    const set = mem.imageSet();
+    t.equal(set.n, 20);
+    t.same([set.channels, set.height, set.width], [1, 2, 2]);
+    t.same([...set.labels], [5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    const firstPixel = Array.from({ length: 20 }, (_, i) => set.images[i * size]);
+    t.same(firstPixel, [500, 501, 502, 503, 504, 700, 701, 702, 703, 704, 100, 101, 102, 103, 104, 200, 201, 202, 203, 204], 'the first m of each herding-ordered list are kept');
+    const c7 = mem.classSet(7);
+    t.equal(c7.n, 5);
+    t.same([...c7.labels], [7, 7, 7, 7, 7]);
+    c7.images[0] = -1;
+    t.equal(mem.classSet(7).images[0], 700, 'classSet returns a copy');
 
-  // a memory that owns copies: changing the caller's array afterwards changes nothing
-  const src = tagged(3, 900);
-  const mem2 = new ExemplarMemory(6);
-  mem2.add(9, src);
-  src.images.fill(0);
-  t.equal(mem2.classSet(9).images[4], 901);
-  // reduce to more than a class has keeps it whole
-  mem2.reduce(5);
-  t.equal(mem2.count(9), 3);
+    // a memory that owns copies: changing the caller's array afterwards changes nothing
+    const src = tagged(3, 900);
+    const mem2 = new ExemplarMemory(6, { compact });
+    mem2.add(9, src);
+    src.images.fill(0);
+    t.equal(mem2.classSet(9).images[4], 901);
+    // reduce to more than a class has keeps it whole
+    mem2.reduce(5);
+    t.equal(mem2.count(9), 3);
+  });
+
+const bitsEqual = (a: Float32Array, b: Float32Array) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+t.test('ExemplarMemory storage: u8-origin images are stored as u8 codes, losslessly', async (t) => {
+  // CIFAR-like: u8 pixels / 255, normalised per channel as the data layer does
+  const rng = new Rng(8);
+  const n = 30, C = 3, hw = 16;
+  const set: ImageSet = { images: new Float32Array(n * C * hw), labels: new Int32Array(n), n, channels: C, height: 4, width: 4 };
+  for (let i = 0; i < set.images.length; i++) set.images[i] = rng.int(256) / 255;
+  const { mean, std } = channelStats(set);
+  normalize(set, mean, std);
+  const mem = new ExemplarMemory(30);
+  mem.add(3, { ...set, n: 10, images: set.images.slice(0, 10 * C * hw) });
+  mem.add(4, { ...set, n: 20, images: set.images.slice(10 * C * hw) });
+  t.equal(mem.storage, 'u8-palette');
+  t.ok(bitsEqual(mem.imageSet().images, set.images), 'bit-identical after the round trip through u8 codes');
+  const pal = mem.toState().meta.paletteSizes;
+  t.ok(pal.every((s) => s <= 256), `palette sizes ${pal}`);
+  t.equal(mem.bytes(), mem.storedBytesU8() + 4 * pal.reduce((a, b) => a + b, 0), 'bytes = paper size + palettes');
+
+  // -0 and 0 are kept apart; NaN survives
+  const z = new ExemplarMemory(2);
+  z.add(0, { images: f32([0, -0, 1, NaN]), n: 1, channels: 1, height: 2, width: 2 });
+  const back = z.classSet(0).images;
+  t.ok(Object.is(back[0], 0) && Object.is(back[1], -0) && back[2] === 1 && Number.isNaN(back[3]), `zeros kept apart: ${[...back]}`);
+});
+
+t.test('ExemplarMemory storage: a 257th value switches to float32 without changing any image', async (t) => {
+  const rng = new Rng(12);
+  const mem = new ExemplarMemory(10);
+  const a = { images: rng.normal(2 * 100), n: 2, channels: 1, height: 10, width: 10 }; // 200 values
+  const b = { images: rng.normal(2 * 100), n: 2, channels: 1, height: 10, width: 10 }; // 400 in all
+  mem.add(0, a);
+  t.equal(mem.storage, 'u8-palette');
+  t.equal(mem.bytes(), 200 + 4 * 200 + 8);
+  mem.add(1, b);
+  t.equal(mem.storage, 'f32');
+  t.equal(mem.bytes(), 400 * 4 + 16);
+  t.ok(bitsEqual(mem.classSet(0).images, a.images), 'class 0 unchanged by the switch');
+  t.ok(bitsEqual(mem.classSet(1).images, b.images));
+  // one image with 257 distinct values in a fresh memory: float32 from the start
+  const big = new ExemplarMemory(1);
+  big.add(0, { images: Float32Array.from({ length: 257 }, (_, i) => i), n: 1, channels: 1, height: 1, width: 257 });
+  t.equal(big.storage, 'f32');
+  t.equal(big.classSet(0).images[256], 256);
 });
 
 t.test('ExemplarMemory: bad input', async (t) => {
@@ -151,35 +201,49 @@ t.test('ExemplarMemory: bad input', async (t) => {
   t.equal(empty.images.length, 0);
 });
 
-t.test('ExemplarMemory: state round-trip (JSON metadata + typed array)', async (t) => {
-  const rng = new Rng(3);
-  const mem = new ExemplarMemory(12);
-  for (const c of [4, 0, 9]) mem.add(c, { images: rng.normal(4 * 3 * 2 * 2), n: 4, channels: 3, height: 2, width: 2 });
-  mem.reduce(3);
-  const st = mem.toState();
-  const meta = JSON.parse(JSON.stringify(st.meta));
-  const back = ExemplarMemory.fromState({ meta, images: st.images.slice() });
-  t.equal(back.total, 12);
-  t.same(back.classes(), [4, 0, 9]);
-  t.same([9, 4, 0].map((c) => back.count(c)), [3, 3, 3]);
-  const a = mem.imageSet(), b = back.imageSet();
-  t.same([...b.labels], [...a.labels]);
-  t.ok(Buffer.from(b.images.buffer).equals(Buffer.from(a.images.buffer)), 'images bit-identical');
-  t.equal(back.bytes(), mem.bytes());
-  const emptyBack = ExemplarMemory.fromState(new ExemplarMemory(5).toState());
-  t.equal(emptyBack.size, 0);
-  t.equal(emptyBack.total, 5);
+for (const [name, side] of [['u8-palette', 2], ['f32', 16]] as const)
+  t.test(`ExemplarMemory: state round-trip, ${name} (JSON metadata + typed arrays)`, async (t) => {
+    const rng = new Rng(3);
+    const size = 3 * side * side;
+    const mem = new ExemplarMemory(12);
+    for (const c of [4, 0, 9]) mem.add(c, { images: rng.normal(4 * size), n: 4, channels: 3, height: side, width: side });
+    mem.reduce(3);
+    t.equal(mem.storage, name);
+    const st = mem.toState();
+    t.ok(name === 'f32' ? st.data instanceof Float32Array : st.data instanceof Uint8Array, 'stored as held');
+    const meta = JSON.parse(JSON.stringify(st.meta));
+    const back = ExemplarMemory.fromState({ meta, data: st.data.slice(), palette: st.palette.slice() });
+    t.equal(back.total, 12);
+    t.equal(back.storage, name);
+    t.same(back.classes(), [4, 0, 9]);
+    t.same([9, 4, 0].map((c) => back.count(c)), [3, 3, 3]);
+    const a = mem.imageSet(), b = back.imageSet();
+    t.same([...b.labels], [...a.labels]);
+    t.ok(bitsEqual(b.images, a.images), 'images bit-identical');
+    t.equal(back.bytes(), name === 'f32' ? mem.bytes() : 9 * size + 4 * 9 + 4 * 9 * size, 'a restored palette holds only the kept values');
+    const emptyBack = ExemplarMemory.fromState(new ExemplarMemory(5).toState());
+    t.equal(emptyBack.size, 0);
+    t.equal(emptyBack.total, 5);
 
-  const bad = (s: unknown) => () => ExemplarMemory.fromState(s as ExemplarMemoryState);
-  t.throws(bad({ meta, images: st.images.subarray(1) }), /107 image values for 9 exemplars of \[3, 2, 2\] \(108 expected\)/);
-  t.throws(bad({ meta: { ...meta, format: 'x' }, images: st.images }), /not an exemplar memory state/);
-  t.throws(bad({ meta: { ...meta, version: 2 }, images: st.images }), /unsupported version 2/);
-  t.throws(bad({ meta: { ...meta, counts: [3, 3] }, images: st.images }), /classes and counts must be arrays of the same length/);
-  t.throws(bad({ meta: { ...meta, counts: [3, 0, 6] }, images: st.images }), /counts\[1\] must be an integer >= 1/);
-  t.throws(bad({ meta: { ...meta, total: 8 }, images: st.images }), /do not fit: 6 of M = 8 are used/);
-  t.throws(bad({ meta, images: Array.from(st.images) }), /images must be a Float32Array/);
-  t.throws(bad(null), /not an exemplar memory state/);
-});
+    const bad = (s: unknown) => () => ExemplarMemory.fromState(s as ExemplarMemoryState);
+    const ok = { meta, data: st.data, palette: st.palette };
+    t.throws(bad({ ...ok, data: st.data.subarray(1) }), new RegExp(`${9 * size - 1} pixel values for 9 exemplars of \\[3, ${side}, ${side}\\] \\(${9 * size} expected\\)`));
+    t.throws(bad({ ...ok, meta: { ...meta, format: 'x' } }), /not an exemplar memory state/);
+    t.throws(bad({ ...ok, meta: { ...meta, version: 2 } }), /unsupported version 2/);
+    t.throws(bad({ ...ok, meta: { ...meta, storage: 'png' } }), /unknown storage 'png'/);
+    t.throws(bad({ ...ok, meta: { ...meta, counts: [3, 3] } }), /classes and counts must be arrays of the same length/);
+    t.throws(bad({ ...ok, meta: { ...meta, counts: [3, 0, 6] } }), /counts\[1\] must be an integer >= 1/);
+    t.throws(bad({ ...ok, meta: { ...meta, total: 8 } }), /do not fit: 6 of M = 8 are used/);
+    t.throws(bad({ ...ok, data: Array.from(st.data) }), /data must be a (Uint8Array|Float32Array) for storage/);
+    t.throws(bad(null), /not an exemplar memory state/);
+    if (name === 'u8-palette') {
+      t.throws(bad({ ...ok, palette: st.palette.subarray(1) }), /palette has \d+ values, paletteSizes sum to \d+/);
+      t.throws(bad({ ...ok, meta: { ...meta, paletteSizes: [1, 2] } }), /paletteSizes must list 3 channels/);
+      const codes = (st.data as Uint8Array).slice();
+      codes[0] = 255;
+      t.throws(bad({ ...ok, data: codes }), /pixel code 255 is outside the \d+-entry palette of channel 0/);
+    }
+  });
 
 t.test('NME on separable clusters', async (t) => {
   const rng = new Rng(9);

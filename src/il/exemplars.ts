@@ -1,12 +1,16 @@
 // iCaRL's exemplar memory (Rebuffi et al., CVPR 2017): herding selection, a fixed budget of M
 // exemplars in total rebalanced to m = floor(M / classes seen) per class, feature extraction with
 // flip averaging, class means and the nearest-mean-of-exemplars (NME) classifier.
-// Policy: the memory OWNS copies of its exemplars, stored as float32 exactly as the model sees
-// them (already normalised), one compact array per class in herding order; reduce(m) keeps each
-// class's first m and copies them into a new array so no dropped image stays referenced.
-// bytes() counts what is stored (float32 pixels + an int32 label per exemplar); storedBytesU8()
-// is the paper-style size of the same exemplars as u8 pixels (+ the same int32 labels), which is
-// what MemoryBreakdown.exemplars ("u8 pixels plus their labels") should report.
+// Policy: the memory OWNS copies of its exemplars (normalised floats, as the model sees them), one
+// array per class in herding order; reduce(m) keeps each class's first m in a new array so no
+// dropped image stays referenced. Storage is lossless: while every channel holds at most 256
+// distinct float values (true of u8-origin images such as CIFAR and MNIST after per-channel
+// normalisation) pixels are stored as u8 codes into a per-channel float32 palette; the first
+// image that would need a 257th value switches the whole memory to plain float32 for good.
+// bytes() counts what is stored (codes or floats, palettes, an int32 label per exemplar);
+// storedBytesU8() is the paper-style size (u8 pixels + int32 labels, no palette): the number for
+// MemoryBreakdown.exemplars. With palette storage the two differ only by the palettes (<= 1 KiB
+// per channel).
 // Features: [n, d] row-major float32; all feature math (herding, means, distances) is in float64.
 import { Tensor, tidy, noGrad, ops } from '../engine';
 import type { ResNet } from '../nn';
@@ -256,6 +260,50 @@ export function selectExemplars(model: ResNet, classImages: ImageBatch, m: numbe
 
 // ------------------------------------------------------------------ the memory
 
+/**
+ * Up to 256 distinct float32 values of one channel, matched by bit pattern (so -0, 0 and NaN
+ * payloads stay exact): an open-addressing table of 1024 slots (load <= 1/4) over the bits.
+ */
+class Palette {
+  readonly values = new Float32Array(256);
+  private readonly bits = new Uint32Array(this.values.buffer);
+  private readonly keys = new Uint32Array(1024);
+  private readonly slots = new Int16Array(1024).fill(-1);
+  size = 0;
+
+  private static hash(b: number): number {
+    return Math.imul(b, 0x9e3779b1) >>> 22;
+  }
+
+  /** The code of a bit pattern, adding it if new; -1 when the palette is full. */
+  code(b: number): number {
+    let h = Palette.hash(b);
+    for (;;) {
+      const s = this.slots[h];
+      if (s < 0) break;
+      if (this.keys[h] === b) return s;
+      h = (h + 1) & 1023;
+    }
+    if (this.size === 256) return -1;
+    this.keys[h] = b;
+    this.slots[h] = this.size;
+    this.bits[this.size] = b;
+    return this.size++;
+  }
+
+  /** Drops the entries from `size` on (undo of a failed encode). */
+  truncate(size: number): void {
+    if (size === this.size) return;
+    this.slots.fill(-1);
+    const n = size;
+    this.size = 0;
+    for (let i = 0; i < n; i++) this.code(this.bits[i]);
+  }
+}
+
+/** How the memory holds pixels: u8 codes into per-channel palettes, or plain float32. */
+export type ExemplarStorage = 'u8-palette' | 'f32';
+
 /** JSON-able part of a saved memory. */
 export interface ExemplarMemoryMeta {
   format: 'm2kd-exemplars';
@@ -269,12 +317,25 @@ export interface ExemplarMemoryMeta {
   classes: number[];
   /** exemplars stored per class (same order) */
   counts: number[];
+  /** how `data` holds the pixels */
+  storage: ExemplarStorage;
+  /** palette entries per channel ('u8-palette'; [] for 'f32') */
+  paletteSizes: number[];
 }
 
-/** A saved memory: metadata plus every class's exemplars concatenated in class order. */
+/**
+ * A saved memory: metadata plus every class's exemplars concatenated in class order, as stored
+ * (u8 codes with the palettes concatenated per channel, or float32 pixels with an empty palette).
+ */
 export interface ExemplarMemoryState {
   meta: ExemplarMemoryMeta;
-  images: Float32Array;
+  data: Uint8Array | Float32Array;
+  palette: Float32Array;
+}
+
+export interface ExemplarMemoryOptions {
+  /** try lossless u8 palette storage (default true); false stores float32 from the start */
+  compact?: boolean;
 }
 
 /**
@@ -288,11 +349,14 @@ export class ExemplarMemory {
   readonly total: number;
   private dims: { channels: number; height: number; width: number } | null = null;
   private readonly order: number[] = [];
-  private readonly store = new Map<number, Float32Array>();
+  private readonly store = new Map<number, Uint8Array | Float32Array>();
+  /** per channel: palette values and value -> code; null in float32 mode */
+  private palettes: Palette[] | null;
 
-  constructor(total: number) {
+  constructor(total: number, opts: ExemplarMemoryOptions = {}) {
     checkInt('ExemplarMemory', 'total (M)', total, 1);
     this.total = total;
+    this.palettes = opts.compact ?? true ? [] : null;
   }
 
   /** Dataset label ids of the stored classes, in the order they were added. */
@@ -302,6 +366,11 @@ export class ExemplarMemory {
 
   has(cls: number): boolean {
     return this.store.has(cls);
+  }
+
+  /** 'u8-palette' while every channel fits 256 distinct values (or nothing is stored yet), else 'f32'. */
+  get storage(): ExemplarStorage {
+    return this.palettes ? 'u8-palette' : 'f32';
   }
 
   /**
@@ -351,8 +420,57 @@ export class ExemplarMemory {
     if (used + exemplars.n > this.total)
       fail(fn, `${exemplars.n} exemplars of class ${cls} do not fit: ${used} of M = ${this.total} are used (reduce() the old classes first)`);
     this.dims ??= { channels, height, width };
-    this.store.set(cls, exemplars.images.slice());
+    let stored: Uint8Array | Float32Array | null = null;
+    if (this.palettes) {
+      stored = this.encode(exemplars.images, exemplars.n);
+      if (!stored) this.toFloat();
+    }
+    this.store.set(cls, stored ?? exemplars.images.slice());
     this.order.push(cls);
+  }
+
+  /** u8 codes of images under the palettes, extending them; null (palettes untouched) if a channel would pass 256 values. */
+  private encode(images: Float32Array, n: number): Uint8Array | null {
+    const { channels: C } = this.dims!;
+    const hw = this.imageSize / C;
+    const pal = this.palettes!;
+    while (pal.length < C) pal.push(new Palette());
+    const before = pal.map((p) => p.size);
+    const bits = new Uint32Array(images.buffer, images.byteOffset, images.length);
+    const codes = new Uint8Array(images.length);
+    for (let i = 0; i < n; i++)
+      for (let c = 0; c < C; c++) {
+        const p = pal[c], base = (i * C + c) * hw;
+        for (let k = 0; k < hw; k++) {
+          const code = p.code(bits[base + k]);
+          if (code < 0) {
+            pal.forEach((q, cc) => q.truncate(before[cc]));
+            return null;
+          }
+          codes[base + k] = code;
+        }
+      }
+    return codes;
+  }
+
+  private decode(a: Uint8Array | Float32Array): Float32Array {
+    if (a instanceof Float32Array) return a.slice();
+    const { channels: C } = this.dims!;
+    const hw = this.imageSize / C;
+    const out = new Float32Array(a.length);
+    const pal = this.palettes!;
+    for (let b = 0; b < a.length; b += hw) {
+      const v = pal[(b / hw) % C].values;
+      for (let k = 0; k < hw; k++) out[b + k] = v[a[b + k]];
+    }
+    return out;
+  }
+
+  /** Switches to float32 storage for good (a channel needs more than 256 distinct values). */
+  private toFloat(): void {
+    if (!this.palettes) return;
+    for (const c of this.order) this.store.set(c, this.decode(this.store.get(c)!));
+    this.palettes = null;
   }
 
   /** Keeps the first m >= 1 exemplars of every class (a class with fewer keeps all it has). */
@@ -370,7 +488,7 @@ export class ExemplarMemory {
     const a = this.store.get(cls);
     if (!a) fail('ExemplarMemory.classSet', `class ${cls} has no exemplars`);
     const n = a.length / this.imageSize;
-    return { images: a.slice(), labels: new Int32Array(n).fill(cls), n, ...this.dims! };
+    return { images: this.decode(a), labels: new Int32Array(n).fill(cls), n, ...this.dims! };
   }
 
   /**
@@ -383,7 +501,7 @@ export class ExemplarMemory {
     let k = 0;
     for (const c of this.order) {
       const a = this.store.get(c)!;
-      images.set(a, k * size);
+      images.set(this.decode(a), k * size);
       labels.fill(c, k, k + a.length / size);
       k += a.length / size;
     }
@@ -391,26 +509,46 @@ export class ExemplarMemory {
     return { images, labels, n, ...dims };
   }
 
-  /** Bytes actually stored: float32 pixels plus a 4-byte (int32) label per exemplar. */
+  /**
+   * Bytes actually stored: the pixels as held (1 byte per u8 code or 4 per float32), the
+   * palettes (4 bytes per entry) and a 4-byte (int32) label per exemplar.
+   */
   bytes(): number {
     let b = 0;
     for (const a of this.store.values()) b += a.byteLength;
+    if (this.palettes) for (const p of this.palettes) b += 4 * p.size;
     return b + 4 * this.size;
   }
 
   /**
-   * Paper-style size: the same exemplars as u8 pixels (1 byte each) plus a 4-byte label per
-   * exemplar. This is the number for MemoryBreakdown.exemplars; bytes() is what this process holds.
+   * Paper-style size: the exemplars as u8 pixels (1 byte each) plus a 4-byte label per
+   * exemplar. This is the number for MemoryBreakdown.exemplars; bytes() is what this process
+   * holds (equal to this plus the palettes while storage is 'u8-palette').
    */
   storedBytesU8(): number {
     const n = this.size;
     return n * this.imageSize + 4 * n;
   }
 
-  /** A checkpointable copy: metadata (JSON-able) and the images concatenated in class order. */
+  /** A checkpointable copy, as stored: JSON-able metadata and typed arrays. */
   toState(): ExemplarMemoryState {
     const d = this.dims ?? { channels: 0, height: 0, width: 0 };
-    const set = this.imageSet();
+    const size = this.imageSize;
+    const n = this.size;
+    const data = this.palettes ? new Uint8Array(n * size) : new Float32Array(n * size);
+    let k = 0;
+    for (const c of this.order) {
+      const a = this.store.get(c)!;
+      data.set(a, k);
+      k += a.length;
+    }
+    const pals = this.palettes ?? [];
+    const palette = new Float32Array(pals.reduce((a, p) => a + p.size, 0));
+    let o = 0;
+    for (const p of pals) {
+      palette.set(p.values.subarray(0, p.size), o);
+      o += p.size;
+    }
     return {
       meta: {
         format: 'm2kd-exemplars',
@@ -421,8 +559,11 @@ export class ExemplarMemory {
         width: d.width,
         classes: this.classes(),
         counts: this.order.map((c) => this.count(c)),
+        storage: this.storage,
+        paletteSizes: pals.map((p) => p.size),
       },
-      images: set.images,
+      data,
+      palette,
     };
   }
 
@@ -432,23 +573,49 @@ export class ExemplarMemory {
     const meta = state?.meta;
     if (!meta || meta.format !== 'm2kd-exemplars') fail(fn, `not an exemplar memory state (format ${String(meta?.format)})`);
     if (meta.version !== 1) fail(fn, `unsupported version ${String(meta.version)}`);
-    if (!(state.images instanceof Float32Array)) fail(fn, 'images must be a Float32Array');
+    if (meta.storage !== 'u8-palette' && meta.storage !== 'f32') fail(fn, `unknown storage '${String(meta.storage)}'`);
+    const compact = meta.storage === 'u8-palette';
+    if (compact ? !(state.data instanceof Uint8Array) : !(state.data instanceof Float32Array))
+      fail(fn, `data must be a ${compact ? 'Uint8Array' : 'Float32Array'} for storage '${meta.storage}'`);
+    if (!(state.palette instanceof Float32Array)) fail(fn, 'palette must be a Float32Array');
     if (!Array.isArray(meta.classes) || !Array.isArray(meta.counts) || meta.classes.length !== meta.counts.length)
       fail(fn, 'classes and counts must be arrays of the same length');
     meta.counts.forEach((n, j) => checkInt(fn, `counts[${j}]`, n, 1));
-    const mem = new ExemplarMemory(meta.total);
+    const mem = new ExemplarMemory(meta.total, { compact });
     const total = meta.counts.reduce((a, b) => a + b, 0);
     if (meta.classes.length === 0) {
-      if (state.images.length !== 0) fail(fn, `${state.images.length} image values for an empty memory`);
+      if (state.data.length !== 0) fail(fn, `${state.data.length} pixel values for an empty memory`);
       return mem;
     }
     const size = meta.channels * meta.height * meta.width;
-    if (state.images.length !== total * size)
-      fail(fn, `${state.images.length} image values for ${total} exemplars of [${meta.channels}, ${meta.height}, ${meta.width}] (${total * size} expected)`);
+    if (state.data.length !== total * size)
+      fail(fn, `${state.data.length} pixel values for ${total} exemplars of [${meta.channels}, ${meta.height}, ${meta.width}] (${total * size} expected)`);
+    let images: Float32Array;
+    if (compact) {
+      const sizes = meta.paletteSizes;
+      if (!Array.isArray(sizes) || sizes.length !== meta.channels) fail(fn, `paletteSizes must list ${meta.channels} channels`);
+      sizes.forEach((s, c) => {
+        checkInt(fn, `paletteSizes[${c}]`, s, 0);
+        if (s > 256) fail(fn, `paletteSizes[${c}] = ${s} is over 256`);
+      });
+      if (state.palette.length !== sizes.reduce((a, b) => a + b, 0))
+        fail(fn, `palette has ${state.palette.length} values, paletteSizes sum to ${sizes.reduce((a, b) => a + b, 0)}`);
+      const offs = sizes.map((_, c) => sizes.slice(0, c).reduce((a, b) => a + b, 0));
+      const hw = meta.height * meta.width;
+      images = new Float32Array(state.data.length);
+      for (let b = 0; b < images.length; b += hw) {
+        const c = (b / hw) % meta.channels;
+        for (let k = 0; k < hw; k++) {
+          const code = state.data[b + k];
+          if (code >= sizes[c]) fail(fn, `pixel code ${code} is outside the ${sizes[c]}-entry palette of channel ${c}`);
+          images[b + k] = state.palette[offs[c] + code];
+        }
+      }
+    } else images = state.data as Float32Array;
     let k = 0;
     meta.classes.forEach((c, j) => {
       const n = meta.counts[j];
-      mem.add(c, { images: state.images.subarray(k * size, (k + n) * size), n, channels: meta.channels, height: meta.height, width: meta.width });
+      mem.add(c, { images: images.subarray(k * size, (k + n) * size), n, channels: meta.channels, height: meta.height, width: meta.width });
       k += n;
     });
     return mem;
