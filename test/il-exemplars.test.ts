@@ -151,7 +151,7 @@ t.test('ExemplarMemory storage: u8-origin images are stored as u8 codes, lossles
   mem.add(4, { ...set, n: 20, images: set.images.slice(10 * C * hw) });
   t.equal(mem.storage, 'u8-palette');
   t.ok(bitsEqual(mem.imageSet().images, set.images), 'bit-identical after the round trip through u8 codes');
-  const pal = mem.toState().meta.paletteSizes;
+  const pal = mem.toState().meta.paletteSizes!;
   t.ok(pal.every((s) => s <= 256), `palette sizes ${pal}`);
   t.equal(mem.bytes(), mem.storedBytesU8() + 4 * pal.reduce((a, b) => a + b, 0), 'bytes = paper size + palettes');
 
@@ -210,38 +210,54 @@ for (const [name, side] of [['u8-palette', 2], ['f32', 16]] as const)
     mem.reduce(3);
     t.equal(mem.storage, name);
     const st = mem.toState();
-    t.ok(name === 'f32' ? st.data instanceof Float32Array : st.data instanceof Uint8Array, 'stored as held');
+    t.ok(st.images instanceof Float32Array && st.images.length === 9 * size, 'toState: float32 pixels');
     const meta = JSON.parse(JSON.stringify(st.meta));
-    const back = ExemplarMemory.fromState({ meta, data: st.data.slice(), palette: st.palette.slice() });
-    t.equal(back.total, 12);
-    t.equal(back.storage, name);
-    t.same(back.classes(), [4, 0, 9]);
-    t.same([9, 4, 0].map((c) => back.count(c)), [3, 3, 3]);
-    const a = mem.imageSet(), b = back.imageSet();
-    t.same([...b.labels], [...a.labels]);
-    t.ok(bitsEqual(b.images, a.images), 'images bit-identical');
-    t.equal(back.bytes(), name === 'f32' ? mem.bytes() : 9 * size + 4 * 9 + 4 * 9 * size, 'a restored palette holds only the kept values');
+    const check = (back: ExemplarMemory, what: string) => {
+      t.equal(back.total, 12, what);
+      t.equal(back.storage, name, what);
+      t.same(back.classes(), [4, 0, 9], what);
+      t.same([9, 4, 0].map((c) => back.count(c)), [3, 3, 3], what);
+      const a = mem.imageSet(), b = back.imageSet();
+      t.same([...b.labels], [...a.labels], what);
+      t.ok(bitsEqual(b.images, a.images), `${what}: images bit-identical`);
+      // a restored palette holds only the kept values
+      t.equal(back.bytes(), name === 'f32' ? mem.bytes() : 9 * size + 4 * 9 + 4 * 9 * size, `${what}: bytes`);
+    };
+    check(ExemplarMemory.fromState({ meta, images: st.images.slice() }), 'from toState');
+    // a meta written before the storage fields existed still loads
+    const { compact: _c, storage: _s, paletteSizes: _p, ...oldMeta } = meta;
+    check(ExemplarMemory.fromState({ meta: oldMeta, images: st.images.slice() }), 'old meta');
+    const cs = mem.toCompactState();
+    if (name === 'f32') t.equal(cs, null, 'no compact state for float32 storage');
+    else {
+      t.ok(cs && cs.codes.length === 9 * size, 'compact state: one u8 code per pixel');
+      check(ExemplarMemory.fromState({ meta: JSON.parse(JSON.stringify(cs!.meta)), codes: cs!.codes.slice(), palette: cs!.palette.slice() }), 'from toCompactState');
+    }
     const emptyBack = ExemplarMemory.fromState(new ExemplarMemory(5).toState());
     t.equal(emptyBack.size, 0);
     t.equal(emptyBack.total, 5);
+    const f32Back = ExemplarMemory.fromState(new ExemplarMemory(5, { compact: false }).toState());
+    t.equal(f32Back.compact, false, 'the compact option survives');
 
     const bad = (s: unknown) => () => ExemplarMemory.fromState(s as ExemplarMemoryState);
-    const ok = { meta, data: st.data, palette: st.palette };
-    t.throws(bad({ ...ok, data: st.data.subarray(1) }), new RegExp(`${9 * size - 1} pixel values for 9 exemplars of \\[3, ${side}, ${side}\\] \\(${9 * size} expected\\)`));
+    const ok = { meta, images: st.images };
+    t.throws(bad({ ...ok, images: st.images.subarray(1) }), new RegExp(`${9 * size - 1} pixel values for 9 exemplars of \\[3, ${side}, ${side}\\] \\(${9 * size} expected\\)`));
     t.throws(bad({ ...ok, meta: { ...meta, format: 'x' } }), /not an exemplar memory state/);
     t.throws(bad({ ...ok, meta: { ...meta, version: 2 } }), /unsupported version 2/);
-    t.throws(bad({ ...ok, meta: { ...meta, storage: 'png' } }), /unknown storage 'png'/);
     t.throws(bad({ ...ok, meta: { ...meta, counts: [3, 3] } }), /classes and counts must be arrays of the same length/);
     t.throws(bad({ ...ok, meta: { ...meta, counts: [3, 0, 6] } }), /counts\[1\] must be an integer >= 1/);
     t.throws(bad({ ...ok, meta: { ...meta, total: 8 } }), /do not fit: 6 of M = 8 are used/);
-    t.throws(bad({ ...ok, data: Array.from(st.data) }), /data must be a (Uint8Array|Float32Array) for storage/);
+    t.throws(bad({ ...ok, images: Array.from(st.images) }), /images must be a Float32Array/);
     t.throws(bad(null), /not an exemplar memory state/);
-    if (name === 'u8-palette') {
-      t.throws(bad({ ...ok, palette: st.palette.subarray(1) }), /palette has \d+ values, paletteSizes sum to \d+/);
-      t.throws(bad({ ...ok, meta: { ...meta, paletteSizes: [1, 2] } }), /paletteSizes must list 3 channels/);
-      const codes = (st.data as Uint8Array).slice();
+    if (cs) {
+      const cok = { meta: cs.meta, codes: cs.codes, palette: cs.palette };
+      t.throws(bad({ ...cok, codes: Array.from(cs.codes) }), /codes must be a Uint8Array/);
+      t.throws(bad({ ...cok, palette: cs.palette.subarray(1) }), /palette has \d+ values, paletteSizes sum to \d+/);
+      t.throws(bad({ ...cok, meta: { ...cs.meta, paletteSizes: [1, 2] } }), /paletteSizes must list 3 channels/);
+      t.throws(bad({ ...cok, meta: { ...cs.meta, paletteSizes: [300, 0, 0] } }), /paletteSizes\[0\] = 300 is over 256/);
+      const codes = cs.codes.slice();
       codes[0] = 255;
-      t.throws(bad({ ...ok, data: codes }), /pixel code 255 is outside the \d+-entry palette of channel 0/);
+      t.throws(bad({ ...cok, codes }), /pixel code 255 is outside the \d+-entry palette of channel 0/);
     }
   });
 

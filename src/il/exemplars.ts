@@ -317,19 +317,30 @@ export interface ExemplarMemoryMeta {
   classes: number[];
   /** exemplars stored per class (same order) */
   counts: number[];
-  /** how `data` holds the pixels */
-  storage: ExemplarStorage;
-  /** palette entries per channel ('u8-palette'; [] for 'f32') */
-  paletteSizes: number[];
+  /** the memory's `compact` option (absent: true) */
+  compact?: boolean;
+  /** how the memory held the pixels when saved (informational for ExemplarMemoryState) */
+  storage?: ExemplarStorage;
+  /** palette entries per channel: required by ExemplarMemoryCompactState, else informational */
+  paletteSizes?: number[];
 }
 
 /**
- * A saved memory: metadata plus every class's exemplars concatenated in class order, as stored
- * (u8 codes with the palettes concatenated per channel, or float32 pixels with an empty palette).
+ * A saved memory (toState): metadata plus every class's exemplars as float32 pixels,
+ * concatenated in class order. fromState re-encodes them (losslessly) as the memory stores them.
  */
 export interface ExemplarMemoryState {
   meta: ExemplarMemoryMeta;
-  data: Uint8Array | Float32Array;
+  images: Float32Array;
+}
+
+/**
+ * The same, as stored (toCompactState, 'u8-palette' storage only): u8 codes [n, c, h, w] and the
+ * channels' palettes concatenated (meta.paletteSizes entries each): about 1/4 of the size.
+ */
+export interface ExemplarMemoryCompactState {
+  meta: ExemplarMemoryMeta;
+  codes: Uint8Array;
   palette: Float32Array;
 }
 
@@ -353,10 +364,14 @@ export class ExemplarMemory {
   /** per channel: palette values and value -> code; null in float32 mode */
   private palettes: Palette[] | null;
 
+  /** the `compact` option: try u8-palette storage */
+  readonly compact: boolean;
+
   constructor(total: number, opts: ExemplarMemoryOptions = {}) {
     checkInt('ExemplarMemory', 'total (M)', total, 1);
     this.total = total;
-    this.palettes = opts.compact ?? true ? [] : null;
+    this.compact = opts.compact ?? true;
+    this.palettes = this.compact ? [] : null;
   }
 
   /** Dataset label ids of the stored classes, in the order they were added. */
@@ -530,88 +545,97 @@ export class ExemplarMemory {
     return n * this.imageSize + 4 * n;
   }
 
-  /** A checkpointable copy, as stored: JSON-able metadata and typed arrays. */
-  toState(): ExemplarMemoryState {
+  private meta(): ExemplarMemoryMeta {
     const d = this.dims ?? { channels: 0, height: 0, width: 0 };
-    const size = this.imageSize;
-    const n = this.size;
-    const data = this.palettes ? new Uint8Array(n * size) : new Float32Array(n * size);
+    return {
+      format: 'm2kd-exemplars',
+      version: 1,
+      total: this.total,
+      channels: d.channels,
+      height: d.height,
+      width: d.width,
+      classes: this.classes(),
+      counts: this.order.map((c) => this.count(c)),
+      compact: this.compact,
+      storage: this.storage,
+      paletteSizes: (this.palettes ?? []).map((p) => p.size),
+    };
+  }
+
+  /** A checkpointable copy: JSON-able metadata and the float32 pixels in class order. */
+  toState(): ExemplarMemoryState {
+    return { meta: this.meta(), images: this.imageSet().images };
+  }
+
+  /**
+   * A checkpointable copy as stored (u8 codes + palettes, ~1/4 of toState's size); null when
+   * the memory holds float32 (storage 'f32'): use toState then.
+   */
+  toCompactState(): ExemplarMemoryCompactState | null {
+    if (!this.palettes) return null;
+    const codes = new Uint8Array(this.size * this.imageSize);
     let k = 0;
     for (const c of this.order) {
       const a = this.store.get(c)!;
-      data.set(a, k);
+      codes.set(a, k);
       k += a.length;
     }
-    const pals = this.palettes ?? [];
+    const pals = this.palettes;
     const palette = new Float32Array(pals.reduce((a, p) => a + p.size, 0));
     let o = 0;
     for (const p of pals) {
       palette.set(p.values.subarray(0, p.size), o);
       o += p.size;
     }
-    return {
-      meta: {
-        format: 'm2kd-exemplars',
-        version: 1,
-        total: this.total,
-        channels: d.channels,
-        height: d.height,
-        width: d.width,
-        classes: this.classes(),
-        counts: this.order.map((c) => this.count(c)),
-        storage: this.storage,
-        paletteSizes: pals.map((p) => p.size),
-      },
-      data,
-      palette,
-    };
+    return { meta: this.meta(), codes, palette };
   }
 
-  /** Rebuilds a memory from toState() output, checking that the parts agree. */
-  static fromState(state: ExemplarMemoryState): ExemplarMemory {
+  /** Rebuilds a memory from toState() or toCompactState() output, checking that the parts agree. */
+  static fromState(state: ExemplarMemoryState | ExemplarMemoryCompactState): ExemplarMemory {
     const fn = 'ExemplarMemory.fromState';
     const meta = state?.meta;
     if (!meta || meta.format !== 'm2kd-exemplars') fail(fn, `not an exemplar memory state (format ${String(meta?.format)})`);
     if (meta.version !== 1) fail(fn, `unsupported version ${String(meta.version)}`);
-    if (meta.storage !== 'u8-palette' && meta.storage !== 'f32') fail(fn, `unknown storage '${String(meta.storage)}'`);
-    const compact = meta.storage === 'u8-palette';
-    if (compact ? !(state.data instanceof Uint8Array) : !(state.data instanceof Float32Array))
-      fail(fn, `data must be a ${compact ? 'Uint8Array' : 'Float32Array'} for storage '${meta.storage}'`);
-    if (!(state.palette instanceof Float32Array)) fail(fn, 'palette must be a Float32Array');
+    const isCompact = 'codes' in state;
+    const data = isCompact ? state.codes : (state as ExemplarMemoryState).images;
+    if (isCompact ? !(data instanceof Uint8Array) : !(data instanceof Float32Array))
+      fail(fn, isCompact ? 'codes must be a Uint8Array' : 'images must be a Float32Array');
     if (!Array.isArray(meta.classes) || !Array.isArray(meta.counts) || meta.classes.length !== meta.counts.length)
       fail(fn, 'classes and counts must be arrays of the same length');
     meta.counts.forEach((n, j) => checkInt(fn, `counts[${j}]`, n, 1));
-    const mem = new ExemplarMemory(meta.total, { compact });
+    const mem = new ExemplarMemory(meta.total, { compact: meta.compact ?? true });
     const total = meta.counts.reduce((a, b) => a + b, 0);
     if (meta.classes.length === 0) {
-      if (state.data.length !== 0) fail(fn, `${state.data.length} pixel values for an empty memory`);
+      if (data.length !== 0) fail(fn, `${data.length} pixel values for an empty memory`);
       return mem;
     }
     const size = meta.channels * meta.height * meta.width;
-    if (state.data.length !== total * size)
-      fail(fn, `${state.data.length} pixel values for ${total} exemplars of [${meta.channels}, ${meta.height}, ${meta.width}] (${total * size} expected)`);
+    if (data.length !== total * size)
+      fail(fn, `${data.length} pixel values for ${total} exemplars of [${meta.channels}, ${meta.height}, ${meta.width}] (${total * size} expected)`);
     let images: Float32Array;
-    if (compact) {
+    if (isCompact) {
+      const palette = (state as ExemplarMemoryCompactState).palette;
+      if (!(palette instanceof Float32Array)) fail(fn, 'palette must be a Float32Array');
       const sizes = meta.paletteSizes;
       if (!Array.isArray(sizes) || sizes.length !== meta.channels) fail(fn, `paletteSizes must list ${meta.channels} channels`);
       sizes.forEach((s, c) => {
         checkInt(fn, `paletteSizes[${c}]`, s, 0);
         if (s > 256) fail(fn, `paletteSizes[${c}] = ${s} is over 256`);
       });
-      if (state.palette.length !== sizes.reduce((a, b) => a + b, 0))
-        fail(fn, `palette has ${state.palette.length} values, paletteSizes sum to ${sizes.reduce((a, b) => a + b, 0)}`);
+      const sum = sizes.reduce((a, b) => a + b, 0);
+      if (palette.length !== sum) fail(fn, `palette has ${palette.length} values, paletteSizes sum to ${sum}`);
       const offs = sizes.map((_, c) => sizes.slice(0, c).reduce((a, b) => a + b, 0));
       const hw = meta.height * meta.width;
-      images = new Float32Array(state.data.length);
+      images = new Float32Array(data.length);
       for (let b = 0; b < images.length; b += hw) {
         const c = (b / hw) % meta.channels;
         for (let k = 0; k < hw; k++) {
-          const code = state.data[b + k];
+          const code = data[b + k];
           if (code >= sizes[c]) fail(fn, `pixel code ${code} is outside the ${sizes[c]}-entry palette of channel ${c}`);
-          images[b + k] = state.palette[offs[c] + code];
+          images[b + k] = palette[offs[c] + code];
         }
       }
-    } else images = state.data as Float32Array;
+    } else images = data as Float32Array;
     let k = 0;
     meta.classes.forEach((c, j) => {
       const n = meta.counts[j];
