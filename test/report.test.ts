@@ -347,6 +347,19 @@ t.test('m2kd report', async (t) => {
   t.match(c2.text(), '| method | avg inc. top-1 |', 'markdown tables; --markdown does not swallow the run dir');
   t.match(c2.text(), 'order 2 of 2 (seed 1994)');
   t.same(fs.readdirSync(dir2), ['results.json'], '--no-plots writes no plot');
+  const elsewhere = path.join(tmp, 'runs', 'report-b-plots');
+  await reportCommand([dir2, '--out', elsewhere], { out: () => {} });
+  t.ok(fs.existsSync(path.join(elsewhere, 'accuracy.png')), '--out puts the plots elsewhere');
+  t.same(fs.readdirSync(dir2), ['results.json'], 'and leaves the run dir alone');
+  const afile = path.join(tmp, 'runs', 'a-file');
+  fs.writeFileSync(afile, 'x');
+  await t.rejects(reportCommand([dir2, '--out', path.join(afile, 'sub')], { out: () => {} }), /cannot create output folder .*a-file\/sub: ENOTDIR/);
+  const one = path.join(tmp, 'runs', 'one-order');
+  writeResults(one, makeResults({ orders: 1 }));
+  const c3 = capture();
+  await reportCommand([one, '--no-plots'], { out: c3.out });
+  t.match(c3.text(), 'Comparison (1 class order)');
+  t.notMatch(c3.text(), ' ± ', 'no ± with a single order');
 
   await t.rejects(reportCommand([path.join(tmp, 'runs', 'missing')]), /missing does not exist/);
   await t.rejects(reportCommand([]), /which run\?/);

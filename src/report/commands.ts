@@ -11,8 +11,8 @@ import { comparisonTable, perStepComparisonTable, stepTable, runHeader, TableSty
 import { renderPlots, renderAccuracyPlot } from './plots';
 import type { RunResults } from '../il/results';
 
-export const REPORT_USAGE = `  m2kd report <run-dir> [--no-plots] [--markdown] [--order N (1)]
-                                    tables of a run; (re)renders its plots (PNG + SVG) into the run dir
+export const REPORT_USAGE = `  m2kd report <run-dir> [--no-plots] [--markdown] [--order N (1)] [--out DIR (the run dir)]
+                                    tables of a run; (re)renders its plots (PNG + SVG)
   m2kd compare <run-dir>... [--markdown] [--out DIR]
                                     one comparison over the methods of several runs (--out: accuracy plot)`;
 
@@ -34,13 +34,14 @@ function style(f: Flags): TableStyle {
   return f.bool('markdown') ? 'markdown' : 'text';
 }
 
-/** `m2kd report <run-dir> [--no-plots] [--markdown] [--order N]` */
+/** `m2kd report <run-dir> [--no-plots] [--markdown] [--order N] [--out DIR]` */
 export async function reportCommand(args: string[], io: CommandIO = {}): Promise<void> {
   const out = io.out ?? ((s: string) => console.log(s));
   const { positional, f } = parse(args);
   const noPlots = f.bool('no-plots');
   const st = style(f);
   const order = f.int('order', 1, 1);
+  const outDir = f.str('out', '');
   f.done();
   if (positional.length !== 1)
     throw new ResultsError(positional.length === 0 ? 'report: which run? usage: m2kd report <run-dir> [--no-plots] [--markdown]' : `report: one run folder expected, got ${positional.length} (use m2kd compare for several)`);
@@ -55,7 +56,7 @@ export async function reportCommand(args: string[], io: CommandIO = {}): Promise
   out(perStepComparisonTable(entries, st));
   for (const e of entries) out(stepTable(e.result, order - 1, st));
   if (!noPlots) {
-    const dir = path.dirname(path.resolve(file));
+    const dir = outDir ? path.resolve(outDir) : path.dirname(path.resolve(file));
     const written = await renderPlots(results, dir);
     const pngs = written.filter((w) => w.endsWith('.png')).map((w) => path.basename(w));
     out(`plots (PNG, with SVG beside each) in ${dir}:\n  ${pngs.join('\n  ')}`);

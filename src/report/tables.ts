@@ -108,7 +108,10 @@ export function comparisonTableData(input: RunResults | MethodEntry[]): Table {
   const entries = toEntries(input);
   const orders = new Set(entries.map((e) => e.result.orders.length));
   return {
-    title: `Comparison (mean ± std over ${orders.size === 1 ? [...orders][0] : 'the'} class orders)`,
+    title:
+      orders.size === 1 && [...orders][0] === 1
+        ? 'Comparison (1 class order)'
+        : `Comparison (mean ± std over ${orders.size === 1 ? [...orders][0] : 'the'} class orders)`,
     headers: ['method', 'avg inc. top-1', 'avg inc. top-5', 'final top-1', 'final forgetting', 'memory', 'orders'],
     rows: entries.map((e) => [
       e.label,
@@ -149,7 +152,7 @@ export function perStepComparisonData(input: RunResults | MethodEntry[]): Table 
     ]);
   }
   return {
-    title: 'Top-1 accuracy (%) per step (mean ± std over class orders)',
+    title: `Top-1 accuracy (%) per step${entries.some((e) => e.result.orders.length > 1) ? ' (mean ± std over class orders)' : ''}`,
     headers: ['step', 'classes', ...entries.map((e) => e.label)],
     align: ['right', ...entries.map(() => 'right' as const), 'right'],
     rows,
