@@ -5,6 +5,7 @@ import t from 'tap';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import sharp from 'sharp';
 import type { RunResults, MethodResult, OrderResult, StepResult } from '../src/il/results';
 import {
@@ -246,7 +247,7 @@ t.test('results validation errors name the problem', async (t) => {
   // a folder under a file cannot be created (works as root too)
   const afile = path.join(tmp, 'a-file');
   fs.writeFileSync(afile, 'x');
-  t.throws(() => writeResults(path.join(afile, 'sub'), makeResults()), /cannot create run folder .*a-file\/sub: (ENOTDIR|EEXIST)/);
+  t.throws(() => writeResults(path.join(afile, 'sub'), makeResults()), /cannot create run folder .*a-file\/sub: not a directory \(ENOTDIR\)$/);
 });
 
 t.test('tables show the numbers of the run', async (t) => {
@@ -321,7 +322,29 @@ t.test('renderPlots writes readable PNGs (and their SVGs)', async (t) => {
 
   const afile = path.join(tmp, 'plot-file');
   fs.writeFileSync(afile, 'x');
-  await t.rejects(renderPlots(r, path.join(afile, 'sub')), /cannot create output folder .*plot-file\/sub: ENOTDIR/);
+  await t.rejects(renderPlots(r, path.join(afile, 'sub')), /cannot create output folder .*plot-file\/sub: not a directory \(ENOTDIR\)$/);
+});
+
+t.test('uneven runs: a partial order, no confusion matrix, different step sizes', async (t) => {
+  const r = makeResults();
+  const m = r.methods['lwf-mc'];
+  m.orders[1].steps.pop(); // this order stopped after 2 steps
+  for (const o of r.methods['m2kd'].orders) for (const s of o.steps) s.confusion = [];
+  validateResults(r);
+  const ps = perStepComparisonTable(r);
+  t.match(ps, new RegExp(`^\\s*3\\s+6\\s+\\S+ ± \\S+\\s+${m.orders[0].steps[2].top1.toFixed(2)}$`, 'm'), 'step 3 of LwF-MC from the one order that reached it');
+  const written = await renderPlots(r, path.join(tmp, 'uneven'), { scale: 1 });
+  t.notOk(written.some((w) => w.includes('confusion-m2kd')), 'no confusion plot without a matrix');
+  t.ok(written.some((w) => w.includes('confusion-lwf-mc')));
+
+  const other = makeResults({ cps: 3, steps: 2, methods: [['ft', 'FT', false]] });
+  const entries = entriesOfRuns([
+    { results: r, source: '/x/a' },
+    { results: other, source: '/x/b' },
+  ]);
+  t.match(perStepComparisonTable(entries), /^\s*1\s+2\/3\s.*@3$/m, 'different classes per step are shown per cell');
+  const files = await renderPlots(other, path.join(tmp, 'uneven2'), { scale: 1 });
+  for (const f of files.filter((w) => w.endsWith('.png'))) await checkPng(t, f);
 });
 
 t.test('m2kd report', async (t) => {
@@ -353,7 +376,7 @@ t.test('m2kd report', async (t) => {
   t.same(fs.readdirSync(dir2), ['results.json'], 'and leaves the run dir alone');
   const afile = path.join(tmp, 'runs', 'a-file');
   fs.writeFileSync(afile, 'x');
-  await t.rejects(reportCommand([dir2, '--out', path.join(afile, 'sub')], { out: () => {} }), /cannot create output folder .*a-file\/sub: ENOTDIR/);
+  await t.rejects(reportCommand([dir2, '--out', path.join(afile, 'sub')], { out: () => {} }), /cannot create output folder .*a-file\/sub: not a directory \(ENOTDIR\)$/);
   const one = path.join(tmp, 'runs', 'one-order');
   writeResults(one, makeResults({ orders: 1 }));
   const c3 = capture();
@@ -407,31 +430,45 @@ t.test('m2kd compare', async (t) => {
   await t.rejects(compareCommand([a, path.join(tmp, 'cmp', 'run-zzz')]), /run-zzz does not exist/);
   const afile = path.join(tmp, 'cmp', 'file');
   fs.writeFileSync(afile, 'x');
-  await t.rejects(compareCommand([a, b, '--out', path.join(afile, 'sub')], { out: () => {} }), /cannot create output folder .*file\/sub: ENOTDIR/);
+  await t.rejects(compareCommand([a, b, '--out', path.join(afile, 'sub')], { out: () => {} }), /cannot create output folder .*file\/sub: not a directory \(ENOTDIR\)$/);
   await t.rejects(compareCommand([a, b, '--out', afile], { out: () => {} }), /is a file, not a folder/);
+  const printed: string[] = [];
+  await t.rejects(compareCommand([a, b, '--out', path.join(afile, 'sub')], { out: (s) => printed.push(s) }), /ENOTDIR/);
+  t.same(printed, [], 'an unusable --out fails before any table is printed');
 });
 
 t.test('CLI: user errors print one line and exit non-zero', async (t) => {
   const errors: string[] = [];
-  const logs: string[] = [];
   const origErr = console.error;
-  const origLog = console.log;
   console.error = (...a: unknown[]) => errors.push(a.join(' '));
-  console.log = (...a: unknown[]) => logs.push(a.join(' '));
   try {
     t.equal(await main(['report', path.join(tmp, 'no-such-run')]), 1);
     t.equal(await main(['compare']), 1);
-    const dir = path.join(tmp, 'cli-run');
-    writeResults(dir, makeResults());
-    t.equal(await main(['report', dir, '--no-plots']), 0);
-    t.equal(await main(['compare', dir, dir]), 0);
+    t.equal(await main(['report', tmp, '--bogus']), 1);
   } finally {
     console.error = origErr;
-    console.log = origLog;
   }
-  t.equal(errors.length, 2);
+  t.equal(errors.length, 3);
   t.match(errors[0], /^m2kd: .*no-such-run does not exist \(expected a run folder or a results\.json\)$/);
+  t.match(errors[2], /^m2kd: unknown option: --bogus$/);
   t.notMatch(errors.join('\n'), /\n\s+at /, 'no stack trace');
-  t.match(logs.join('\n'), 'Comparison');
+
+  // the real command, in a child process
+  const cli = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
+  const dir = path.join(tmp, 'cli-run');
+  writeResults(dir, makeResults());
+  const ok = spawnSync(process.execPath, [cli, 'report', dir, '--no-plots'], { encoding: 'utf8' });
+  t.equal(ok.status, 0, ok.stderr);
+  t.match(ok.stdout, 'Comparison (mean ± std over 2 class orders)');
+  const cmp = spawnSync(process.execPath, [cli, 'compare', dir, dir, '--markdown'], { encoding: 'utf8' });
+  t.equal(cmp.status, 0, cmp.stderr);
+  t.match(cmp.stdout, '| M²KD [cli-run] |');
+  t.match(cmp.stdout, '| M²KD [cli-run] #2 |');
+  fs.writeFileSync(path.join(dir, 'results.json'), '{"format": "m2kd-results", "vers');
+  const bad = spawnSync(process.execPath, [cli, 'report', dir], { encoding: 'utf8' });
+  t.equal(bad.status, 1);
+  t.equal(bad.stdout, '');
+  t.match(bad.stderr, /^m2kd: .*results\.json is not valid JSON \(truncated or corrupt\?\): .*\n$/);
+  t.equal(bad.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
   t.ok(ResultsError);
 });

@@ -8,7 +8,7 @@ import { parseArgs, Flags } from '../cli/args';
 import { readResults, resultsPath, ResultsError } from './results';
 import { entriesOf, entriesOfRuns, runTags } from './summary';
 import { comparisonTable, perStepComparisonTable, stepTable, runHeader, TableStyle } from './tables';
-import { renderPlots, renderAccuracyPlot } from './plots';
+import { renderPlots, renderAccuracyPlot, ensureOutputDir } from './plots';
 import type { RunResults } from '../il/results';
 
 export const REPORT_USAGE = `  m2kd report <run-dir> [--no-plots] [--markdown] [--order N (1)] [--out DIR (the run dir)]
@@ -17,8 +17,21 @@ export const REPORT_USAGE = `  m2kd report <run-dir> [--no-plots] [--markdown] [
                                     one comparison over the methods of several runs (--out: accuracy plot)`;
 
 export interface CommandIO {
-  /** receives each printed block (default: console.log) */
+  /** receives each printed block (default: stdout, quiet on a closed pipe) */
   out?: (s: string) => void;
+}
+
+let stdoutClosed = false;
+
+/** Prints to stdout; once the reader has gone away (`m2kd report x | head`), further output is dropped quietly. */
+function printStdout(s: string): void {
+  if (stdoutClosed) return;
+  if (process.stdout.listenerCount('error') === 0)
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') stdoutClosed = true;
+      else throw e;
+    });
+  process.stdout.write(s + '\n');
 }
 
 const SWITCHES = ['markdown', 'no-plots'];
@@ -36,7 +49,7 @@ function style(f: Flags): TableStyle {
 
 /** `m2kd report <run-dir> [--no-plots] [--markdown] [--order N] [--out DIR]` */
 export async function reportCommand(args: string[], io: CommandIO = {}): Promise<void> {
-  const out = io.out ?? ((s: string) => console.log(s));
+  const out = io.out ?? printStdout;
   const { positional, f } = parse(args);
   const noPlots = f.bool('no-plots');
   const st = style(f);
@@ -48,6 +61,8 @@ export async function reportCommand(args: string[], io: CommandIO = {}): Promise
   const src = positional[0];
   const file = resultsPath(src);
   const results = readResults(file);
+  const plotDir = outDir ? path.resolve(outDir) : path.dirname(path.resolve(file));
+  if (!noPlots) ensureOutputDir(plotDir); // fail before printing, not after
   const entries = entriesOf(results, src);
   for (const e of entries)
     if (order > e.result.orders.length) throw new ResultsError(`report: --order ${order} but method ${e.key} has ${e.result.orders.length} class order${e.result.orders.length === 1 ? '' : 's'}`);
@@ -56,7 +71,7 @@ export async function reportCommand(args: string[], io: CommandIO = {}): Promise
   out(perStepComparisonTable(entries, st));
   for (const e of entries) out(stepTable(e.result, order - 1, st));
   if (!noPlots) {
-    const dir = outDir ? path.resolve(outDir) : path.dirname(path.resolve(file));
+    const dir = plotDir;
     const written = await renderPlots(results, dir);
     const pngs = written.filter((w) => w.endsWith('.png')).map((w) => path.basename(w));
     out(`plots (PNG, with SVG beside each) in ${dir}:\n  ${pngs.join('\n  ')}`);
@@ -70,13 +85,17 @@ function sameOrNote(what: string, values: string[], tags: string[]): string | nu
 
 /** `m2kd compare <run-dir|results.json>... [--markdown] [--out DIR]` */
 export async function compareCommand(args: string[], io: CommandIO = {}): Promise<void> {
-  const out = io.out ?? ((s: string) => console.log(s));
+  const out = io.out ?? printStdout;
   const { positional, f } = parse(args);
   const st = style(f);
   const outDir = f.str('out', '');
   f.done();
   if (positional.length === 0) throw new ResultsError('compare: which runs? usage: m2kd compare <run-dir> <run-dir> ... [--markdown] [--out DIR]');
   const runs: { results: RunResults; source: string }[] = positional.map((p) => ({ results: readResults(p), source: p }));
+  if (outDir) {
+    if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new ResultsError(`--out ${outDir} is a file, not a folder`);
+    ensureOutputDir(outDir); // fail before printing, not after
+  }
   const tags = runTags(positional);
   const lines = runs.map(
     (r, i) =>
@@ -93,7 +112,6 @@ export async function compareCommand(args: string[], io: CommandIO = {}): Promis
   out(comparisonTable(entries, st));
   out(perStepComparisonTable(entries, st));
   if (outDir) {
-    if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new ResultsError(`--out ${outDir} is a file, not a folder`);
     const written = await renderAccuracyPlot(entries, outDir);
     out(`plots in ${path.resolve(outDir)}: ${written.filter((w) => w.endsWith('.png')).map((w) => path.basename(w)).join(', ')}`);
   }

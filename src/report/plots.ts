@@ -9,7 +9,7 @@ import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic';
 import type { MemoryBreakdown, RunResults, StepResult } from '../il/results';
 import { MethodEntry, entriesOf, perStep, classesSeen, meanStd } from './summary';
-import { ResultsError } from './results';
+import { ResultsError, errnoText } from './results';
 import {
   Svg,
   linear,
@@ -20,6 +20,8 @@ import {
   drawLegend,
   legendSize,
   drawColorbar,
+  drawHeatmap,
+  drawStackedBar,
   seriesStyle,
   textWidth,
   viridis,
@@ -37,12 +39,12 @@ export function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'method';
 }
 
-function ensureDir(dir: string): void {
+/** Creates an output folder (and parents) and checks that it is writable, with a clear error. */
+export function ensureOutputDir(dir: string): void {
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new ResultsError(`cannot create output folder ${dir}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' ').trim());
+    throw new ResultsError(`cannot create output folder ${dir}: ${errnoText(e)}`);
   }
   try {
     fs.accessSync(dir, fs.constants.W_OK);
@@ -55,7 +57,7 @@ function ensureDir(dir: string): void {
 export async function writePlot(svg: string, pngPath: string, opts: PlotOptions = {}): Promise<string[]> {
   const scale = opts.scale ?? 2;
   if (!(scale > 0 && scale <= 8)) throw new RangeError(`plot scale must be in (0, 8], got ${scale}`);
-  ensureDir(path.dirname(path.resolve(pngPath)));
+  ensureOutputDir(path.dirname(path.resolve(pngPath)));
   const svgPath = pngPath.replace(/\.png$/i, '') + '.svg';
   let png: Buffer;
   try {
@@ -173,23 +175,13 @@ export function confusionSvg(entry: MethodEntry, orderIndex = 0): string | null 
     `Confusion matrix — ${entry.label}`,
     `after step ${step.step} (${nC} classes), order ${orderIndex + 1}; rows: true class, normalised to 1`,
   );
-  // cells
-  for (let i = 0; i < nC; i++) {
-    const row = m[i];
+  // cells: rows normalised, square-root colour scale so that the few images of an old class
+  // that go to new classes stay visible (the colour bar is labelled accordingly)
+  const norm = m.map((row) => {
     const sum = row.reduce((a, b) => a + b, 0);
-    for (let j = 0; j < nC; j++) {
-      const v = sum > 0 ? row[j] / sum : 0;
-      if (v <= 0) continue; // the background is already white
-      svg.rect(area.left + j * cell, area.top + i * cell, cell, cell, { fill: blues(Math.sqrt(v)) });
-      if (cell >= 28 && v > 0)
-        svg.text(area.left + (j + 0.5) * cell, area.top + (i + 0.5) * cell, v >= 0.995 ? '1' : v.toFixed(2).replace(/^0/, ''), {
-          size: 9,
-          anchor: 'middle',
-          baseline: 'middle',
-          color: v > 0.5 ? '#ffffff' : '#222222',
-        });
-    }
-  }
+    return row.map((v) => (sum > 0 ? v / sum : 0));
+  });
+  drawHeatmap(svg, area.left, area.top, cell, norm, (v) => blues(Math.sqrt(v)));
   // group boundaries
   let acc = 0;
   const bounds: number[] = [];
@@ -267,13 +259,7 @@ export function memorySvg(entries: MethodEntry[]): string {
   const bw = slot * 0.6;
   data.forEach((d, i) => {
     const cx = x(i + 0.5);
-    let base = 0;
-    MEMORY_PARTS.forEach((p, k) => {
-      const v = d.parts[k];
-      if (v <= 0) return;
-      svg.rect(cx - bw / 2, y(base + v), bw, y(base) - y(base + v), { fill: p.color, stroke: '#ffffff', strokeWidth: 0.5 });
-      base += v;
-    });
+    const base = drawStackedBar(svg, 'vertical', cx, bw, y, MEMORY_PARTS.map((p, k) => ({ value: d.parts[k], color: p.color })));
     const text = d.total === 0 ? '0' : d.total >= 100 ? d.total.toFixed(0) : d.total >= 1 ? d.total.toFixed(2) : d.total.toPrecision(2);
     svg.text(cx, y(Math.max(base, d.total)) - 6, `${text} MB`, { size: 11, anchor: 'middle' });
     const by = area.top + area.height + 10;
@@ -321,13 +307,7 @@ export function masksSvg(entry: MethodEntry, orderIndex = 0): string | null {
   const bh = row * 0.75;
   layers.forEach(([, o], i) => {
     const cy = y(i + 0.5);
-    let base = 0;
-    o.owned.forEach((f, k) => {
-      if (f <= 0) return;
-      svg.rect(x(base), cy - bh / 2, x(base + f) - x(base), bh, { fill: stepColor(k) });
-      base += f;
-    });
-    if (o.free > 0) svg.rect(x(base), cy - bh / 2, x(Math.min(1, base + o.free)) - x(base), bh, { fill: FREE });
+    drawStackedBar(svg, 'horizontal', cy, bh, x, [...o.owned.map((f, k) => ({ value: f, color: stepColor(k) })), { value: o.free, color: FREE }]);
     svg.text(area.left - 6, cy, names[i], { size: row >= 18 ? 11 : 9, anchor: 'end', baseline: 'middle' });
   });
   drawLegend(svg, area.left + area.width + 24, area.top, items);
@@ -336,7 +316,7 @@ export function masksSvg(entry: MethodEntry, orderIndex = 0): string | null {
 
 /** accuracy.png over the given methods (and accuracy-top5.png); returns written paths. */
 export async function renderAccuracyPlot(entries: MethodEntry[], outDir: string, opts: PlotOptions = {}): Promise<string[]> {
-  ensureDir(outDir);
+  ensureOutputDir(outDir);
   return [
     ...(await writePlot(accuracySvg(entries, 'top1'), path.join(outDir, 'accuracy.png'), opts)),
     ...(await writePlot(accuracySvg(entries, 'top5'), path.join(outDir, 'accuracy-top5.png'), opts)),
@@ -351,7 +331,7 @@ export async function renderAccuracyPlot(entries: MethodEntry[], outDir: string,
 export async function renderPlots(results: RunResults, outDir: string, opts: PlotOptions = {}): Promise<string[]> {
   const entries = entriesOf(results);
   if (entries.length === 0) throw new ResultsError('nothing to plot: the run has no methods');
-  ensureDir(outDir);
+  ensureOutputDir(outDir);
   const written = await renderAccuracyPlot(entries, outDir, opts);
   for (const e of entries) {
     const svg = confusionSvg(e);

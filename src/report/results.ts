@@ -22,6 +22,15 @@ export class ResultsError extends Error {
 
 type Obj = Record<string, unknown>;
 
+/** "not a directory (ENOTDIR)" from a Node system error; its message otherwise. */
+export function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err !== 'object') return String(e);
+  if (!err.code) return err.message;
+  const desc = err.message.replace(/^[A-Z0-9_]+: /, '').replace(/, \w+ '.*'$/, '');
+  return desc && desc !== err.code ? `${desc} (${err.code})` : err.code;
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
@@ -247,8 +256,7 @@ export function writeResults(dir: string, results: RunResults): string {
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new ResultsError(`cannot create run folder ${dir}: ${err.code ?? err.message}`);
+    throw new ResultsError(`cannot create run folder ${dir}: ${errnoText(e)}`);
   }
   try {
     writeFileAtomic(file, stringifyResults(results));
@@ -279,8 +287,7 @@ export function readResults(pathOrDir: string): RunResults {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new ResultsError(`cannot read ${file}: ${err.code ?? err.message}`);
+    throw new ResultsError(`cannot read ${file}: ${errnoText(e)}`);
   }
   let value: unknown;
   try {

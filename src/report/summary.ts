@@ -69,10 +69,12 @@ export function runTags(sources: string[]): string[] {
     if (p.length > 1 && p[p.length - 1].toLowerCase().endsWith('.json')) p.pop();
     return p;
   });
+  // the same source given twice gets the same tag (entriesOfRuns numbers its duplicates)
+  const distinct = [...new Set(parts.map((p) => p.join('/')))].map((k) => k.split('/'));
   const maxLen = Math.max(1, ...parts.map((p) => p.length));
   for (let k = 1; k <= maxLen; k++) {
-    const tags = parts.map((p) => p.slice(-k).join('/'));
-    if (new Set(tags).size === tags.length) return tags;
+    const tags = distinct.map((p) => p.slice(-k).join('/'));
+    if (new Set(tags).size === tags.length) return parts.map((p) => p.slice(-k).join('/'));
   }
   return parts.map((p) => p.join('/'));
 }

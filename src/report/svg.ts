@@ -307,3 +307,50 @@ export function drawColorbar(
   }
   svg.text(x + w + 44, y + h / 2, label, { size: 12, anchor: 'middle', rotate: -90 });
 }
+
+/**
+ * A heatmap of matrix values already mapped to [0, 1], one cell × cell square per entry, with
+ * (0, 0) at the top-left of the area; zero entries are left to the background. With cells of
+ * at least 28 units, each non-zero value is also written in its cell.
+ */
+export function drawHeatmap(svg: Svg, left: number, top: number, cell: number, values: number[][], color: (t: number) => string): void {
+  values.forEach((row, i) =>
+    row.forEach((v, j) => {
+      if (!(v > 0)) return;
+      svg.rect(left + j * cell, top + i * cell, cell, cell, { fill: color(v) });
+      if (cell >= 28)
+        svg.text(left + (j + 0.5) * cell, top + (i + 0.5) * cell, v >= 0.995 ? '1' : v.toFixed(2).replace(/^0/, ''), {
+          size: 9,
+          anchor: 'middle',
+          baseline: 'middle',
+          color: v > 0.35 ? '#ffffff' : '#222222',
+        });
+    }),
+  );
+}
+
+/**
+ * One stacked bar: segments (value, colour) stacked from `base` along the value axis.
+ * Vertical: centred at `at` on x with width `thickness`, values mapped by `scale` on y.
+ * Horizontal: centred at `at` on y, values mapped by `scale` on x. Returns the stacked total.
+ */
+export function drawStackedBar(
+  svg: Svg,
+  orientation: 'vertical' | 'horizontal',
+  at: number,
+  thickness: number,
+  scale: Scale,
+  segments: { value: number; color: string }[],
+  base = 0,
+): number {
+  let acc = base;
+  for (const s of segments) {
+    if (!(s.value > 0)) continue;
+    const a = scale(acc);
+    const b = scale(acc + s.value);
+    if (orientation === 'vertical') svg.rect(at - thickness / 2, Math.min(a, b), thickness, Math.abs(a - b), { fill: s.color, stroke: '#ffffff', strokeWidth: 0.5 });
+    else svg.rect(Math.min(a, b), at - thickness / 2, Math.abs(b - a), thickness, { fill: s.color });
+    acc += s.value;
+  }
+  return acc;
+}
