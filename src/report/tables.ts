@@ -173,6 +173,10 @@ export function runHeader(results: RunResults, source?: string): string {
     `protocol: ${p.classes_per_step} classes per step, ${p.steps} steps, ${p.orders} class order${p.orders === 1 ? '' : 's'}`,
     `methods: ${Object.values(results.methods).map((m) => m.label).join(', ')}`,
   ];
+  const rt = Object.entries(results.runtime ?? {})
+    .filter(([, v]) => v !== null && v !== undefined && typeof v !== 'object')
+    .map(([k, v]) => `${k} ${String(v)}`);
+  if (rt.length) lines.push(`runtime: ${rt.join(', ')}`);
   if (results.command) lines.push(`command: ${results.command}`);
   return lines.join('\n') + '\n';
 }
