@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs, Flags } from './args';
 import { ProgressBar } from './progress';
+import { reportCommand, compareCommand, REPORT_USAGE } from '../report/commands';
 import { runtimeInfo, setThreads, Tensor } from '../engine';
 import { ResNet32 } from '../nn';
 import { loadMnist } from '../data';
@@ -14,6 +15,7 @@ import { saveCheckpoint } from '../io';
 const HELP = `m2kd — class-incremental learning with M²KD on a native tensor engine
 
 usage:
+${REPORT_USAGE}
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
   m2kd train-mnist [options]        train ResNet-32 on the built-in MNIST digits (npm start)
       --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
@@ -118,6 +120,10 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = positional[0];
   try {
     switch (cmd) {
+      case 'report':
+      case 'compare':
+        await (cmd === 'report' ? reportCommand : compareCommand)(argv.filter((_, i) => i !== argv.indexOf(cmd)));
+        break;
       case 'doctor':
         doctor(f);
         break;
