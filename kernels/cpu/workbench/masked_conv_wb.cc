@@ -2,8 +2,9 @@
 // kernel against a plain double-precision reference (K separate masked dense convolutions +
 // folded BN + residual + ReLU) at every ISA level, and with --bench times the ResNet-32 layer
 // shapes (batch 128, step masks of repeated magnitude-style pruning at ratio 0.75).
-//   kernels/cpu/workbench/build_masked.sh && kernels/cpu/workbench/masked_conv_wb [--bench K]
+//   kernels/cpu/workbench/build_masked.sh && kernels/cpu/workbench/masked_conv_wb [--bench K [--cpu]]
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -157,7 +158,14 @@ static void validate(wb::PoolExec& ex) {
   ex.set_isa(Isa::avx512);
 }
 
+static bool g_cpu_time = false;
+// wall clock, or (--cpu, one thread) this thread's CPU time: robust on a shared, loaded machine
 static double now() {
+  if (g_cpu_time) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+  }
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
@@ -205,7 +213,8 @@ static void bench(wb::PoolExec& ex, int K) {
 }
 
 int main(int argc, char** argv) {
-  wb::PoolExec ex(Isa::avx512, 2);
+  g_cpu_time = argc > 3 && std::string(argv[3]) == "--cpu";
+  wb::PoolExec ex(Isa::avx512, g_cpu_time ? 1 : 2);
   if (argc > 2 && std::string(argv[1]) == "--bench") {
     bench(ex, std::atoi(argv[2]));
     return 0;
