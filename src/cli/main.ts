@@ -9,7 +9,7 @@ import { runtimeInfo, setThreads, Tensor } from '../engine';
 import { ResNet32 } from '../nn';
 import { loadMnist } from '../data';
 import { trainSupervised, evaluate, MNIST_DEFAULTS } from '../train';
-import { benchTrain } from '../bench';
+import { benchTrain, benchReconstruct } from '../bench';
 import { saveCheckpoint } from '../io';
 
 const HELP = `m2kd — class-incremental learning with M²KD on a native tensor engine
@@ -21,6 +21,8 @@ ${REPORT_USAGE}
       --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
   m2kd bench train [--json] [--steps N (20)] [--batch N (128)]
                                     ResNet-32 train/eval images/s and conv GFLOP/s
+  m2kd bench reconstruct [--json] [--k 4,9,19] [--batch N (128)] [--ratio X (0.75)] [--repeats N (10)]
+                                    teacher-bank images x models/s (K pruned models in one pass)
 common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu
 environment: M2KD_SIMD=avx2|scalar forces a lower SIMD level
 `;
@@ -94,8 +96,27 @@ async function trainMnist(f: Flags): Promise<void> {
   model.dispose();
 }
 
+function benchReconstructCmd(f: Flags): void {
+  const json = f.bool('json');
+  const K = f.str('k', '4,9,19').split(',').map((s) => Number(s.trim()));
+  const batch = f.int('batch', 128);
+  const ratio = f.num('ratio', 0.75);
+  const repeats = f.int('repeats', 10);
+  common(f);
+  f.done();
+  const r = benchReconstruct({ K, batch, ratio, repeats });
+  if (json) {
+    console.log(JSON.stringify(r));
+    return;
+  }
+  console.log(`teacher bank, ResNet-32, batch ${r.batch}, ratio ${r.ratio}, ${r.threads} threads, ${r.isa}`);
+  for (const x of r.results)
+    console.log(`  K=${String(x.K).padStart(3)}  ${x.images_models_per_s.toFixed(0).padStart(7)} images*models/s  ${x.ms_per_batch.toFixed(1).padStart(8)} ms/batch  mean density ${x.mean_density.toFixed(3)}`);
+}
+
 function bench(sub: string | undefined, f: Flags): void {
-  if (sub !== 'train') throw new Error(`unknown benchmark '${sub ?? ''}' (available: train)`);
+  if (sub === 'reconstruct') return benchReconstructCmd(f);
+  if (sub !== 'train') throw new Error(`unknown benchmark '${sub ?? ''}' (available: train, reconstruct)`);
   const json = f.bool('json');
   const steps = f.int('steps', 20);
   const batch = f.int('batch', 128, 2);
