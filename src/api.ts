@@ -13,7 +13,6 @@ import { ClassOrder, randomOrder, parseOrder } from './il/protocol';
 import type { IlEvent } from './il/trainer';
 import type { RunResults } from './il/results';
 import { writeFileAtomic } from './io/atomic';
-import { MaskedTeacherBankFactory } from './il/teachers';
 import { writeResults, renderPlots } from './report';
 
 export interface TrainOptions {
@@ -177,7 +176,6 @@ export async function createExperiment(opts: TrainOptions, extraMethods?: { spec
     checkpointEvery: opts.checkpointEvery,
     command: opts.command,
     signal: opts.signal,
-    bankFactory: MaskedTeacherBankFactory,
   };
   return { experiment: new Experiment(eo), dataset, out };
 }

@@ -5,6 +5,7 @@ import * as path from 'path';
 import { parseArgs, Flags } from './args';
 import { ProgressBar } from './progress';
 import { reportCommand, compareCommand, REPORT_USAGE } from '../report/commands';
+import { trainCommand, sweepCommand, TRAIN_USAGE } from './train';
 import { runtimeInfo, setThreads, Tensor } from '../engine';
 import { ResNet32 } from '../nn';
 import { loadMnist } from '../data';
@@ -15,9 +16,10 @@ import { saveCheckpoint } from '../io';
 const HELP = `m2kd — class-incremental learning with M²KD on a native tensor engine
 
 usage:
+${TRAIN_USAGE}
 ${REPORT_USAGE}
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
-  m2kd train-mnist [options]        train ResNet-32 on the built-in MNIST digits (npm start)
+  m2kd train-mnist [options]        plain (not incremental) ResNet-32 training on the built-in MNIST digits
       --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
   m2kd bench train [--json] [--steps N (20)] [--batch N (128)]
                                     ResNet-32 train/eval images/s and conv GFLOP/s
@@ -147,6 +149,12 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'doctor':
         doctor(f);
+        break;
+      case 'train':
+        await trainCommand(f, argv);
+        break;
+      case 'sweep':
+        await sweepCommand(f, argv);
         break;
       case 'train-mnist':
         await trainMnist(f);

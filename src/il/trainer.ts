@@ -4,18 +4,18 @@
 // checkpoints hold. Losses follow the paper: sigmoid BCE with logits, summed over the seen
 // units and divided by batch × the dataset's class count (iCaRL's fixed output layer scale);
 // L = L_MMD(main) + λ (distillation of the auxiliary head on old groups + α · BCE(aux, labels)).
-import { Tensor, Rng, tidy, noGrad, keep, ops } from '../engine';
+import { Tensor, Rng, tidy, noGrad, ops } from '../engine';
 import { ResNet32Aux } from '../nn';
 import { SGD, MultiStepLR } from '../optim';
 import { ImageDataset, ImageSet, imageSize, drawAugment, applyAugment } from '../data';
 import { StepMasks } from '../prune/masks';
-import { takeSnapshot, snapshotBytes } from '../prune/snapshot';
+import { snapshotBytes } from '../prune/snapshot';
+import { MaskedTeacherBank, SnapshotTeachers, takeStepSnapshot } from '../prune/teacherBank';
 import type { StepSnapshot, TeacherSource, TeacherRequest } from '../prune/types';
 import { MethodSpec, needsTeachers, teacherRequests, teachersKeptAfter } from './methods';
 import { IlConfig } from './config';
 import { ClassOrder, groupsOf, columnOf } from './protocol';
 import type { StepResult, MemoryBreakdown } from './results';
-import { cloneModel, SnapshotTeachers, rebuiltTeachers } from './interim_teachers';
 import { Evaluator, forgettingSummary } from './metrics';
 import { ExemplarMemory, selectExemplars, classMeans, extractFeatures, nmeScores } from './exemplars';
 
@@ -177,8 +177,8 @@ export class OrderRun {
     const reqs = teacherRequests(m, t, this.groupCols);
     const steps = [...new Set(reqs.map((r) => r.step))];
     if (m.prune) {
-      const factory = this.o.bankFactory ?? ((model, masks, snaps, st) => rebuiltTeachers(model, masks, snaps, st));
-      this.teachers = factory(this.model, this.masks!, this.snapshots, steps);
+      const snaps = this.snapshots.filter((s) => steps.includes(s.step));
+      this.teachers = this.o.bankFactory ? this.o.bankFactory(this.model, this.masks!, snaps, steps) : new MaskedTeacherBank(this.model, this.masks!.masks, snaps);
     } else {
       const models = new Map<number, ResNet32Aux>();
       for (const s of steps) {
@@ -186,7 +186,9 @@ export class OrderRun {
         if (!fm) throw new Error(`${m.name}: the snapshot of step ${s} is missing`);
         models.set(s, fm);
       }
-      this.teachers = new SnapshotTeachers(models);
+      // the full snapshots stay ours across steps: a non-owning view
+      const view = new SnapshotTeachers(models);
+      this.teachers = { steps: view.steps, forward: (x, r) => view.forward(x, r), dispose: () => {} };
     }
   }
 
@@ -417,7 +419,7 @@ export class OrderRun {
     // keep what later steps need
     const keepSteps = teachersKeptAfter(m, t);
     if (this.masks) {
-      this.snapshots.push(takeSnapshot(this.model, t));
+      this.snapshots.push(takeStepSnapshot(this.model, t));
       this.snapshots = this.snapshots.filter((s) => keepSteps.includes(s.step));
     } else if (m.distill !== 'none') {
       this.fullModels.set(t, cloneModel(this.model));
@@ -525,4 +527,11 @@ export class OrderRun {
   }
 }
 
-export { keep };
+/** A deep copy of a model (weights, buffers, counters) in eval mode. */
+export function cloneModel(model: ResNet32Aux): ResNet32Aux {
+  const m = new ResNet32Aux(model.fc.classes, { inChannels: model.conv1.weight.shape[1] });
+  m.loadStateDict(model.stateDict());
+  const counters = new Map(m.namedCounters());
+  for (const [n, c] of model.namedCounters()) counters.get(n)?.set(c.get());
+  return m.eval();
+}
