@@ -83,7 +83,7 @@ export function resolveConfig(opts: TrainOptions, datasetClasses: number): IlCon
   if (datasetClasses % cps !== 0)
     throw new Error(`the dataset's ${datasetClasses} classes cannot be split into steps of ${cps} classes (${datasetClasses} is not divisible by ${cps})`);
   let cfg: IlConfig = { ...defaultConfig(ds, cps), ...(preset?.config ?? {}) };
-  if (opts.ratio === undefined && !preset?.config.ratio) cfg.ratio = cps >= 20 ? 0.8 : 0.75;
+  if (opts.ratio === undefined) cfg.ratio = cps >= 20 ? 0.8 : 0.75; // the paper: 0.8 for 20-class groups
   const set = <K extends keyof IlConfig>(k: K, v: IlConfig[K] | undefined) => {
     if (v !== undefined) cfg[k] = v;
   };

@@ -48,7 +48,6 @@ export const PAPER_CIFAR100: Partial<IlConfig> = {
   momentum: 0.9,
   weightDecayFirst: 1e-5,
   weightDecayLater: 0,
-  ratio: 0.75,
   finetuneEpochs: 40,
   alpha: 0.5,
   lambda: 1,
