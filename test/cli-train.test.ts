@@ -113,3 +113,23 @@ t.test('m2kd train resumes a killed run to the same results', async (t) => {
   const b = readResults(out).methods.m2kd.orders[0].steps.map((s) => [s.top1, s.final_loss]);
   t.same(b, a, 'same per-step top-1 and loss as the uninterrupted run');
 });
+
+t.test('sweep(): one result per (method, ratio) and per (method, memory)', async (t) => {
+  const { sweep } = await import('../src/api');
+  const { results } = await sweep({
+    dataset: 'mnist',
+    methods: 'm2kd,icarl,ft',
+    classesPerStep: 5,
+    epochs: 1,
+    trainPerClass: 20,
+    testPerClass: 5,
+    ratios: [0.5, 0.9],
+    memories: [20, 40],
+    out: null,
+  });
+  t.same(Object.keys(results.methods), ['m2kd[ratio=0.5]', 'm2kd[ratio=0.9]', 'icarl[memory=20]', 'icarl[memory=40]', 'ft']);
+  t.equal(results.methods['m2kd[ratio=0.9]'].config.ratio, 0.9);
+  const occ = results.methods['m2kd[ratio=0.9]'].orders[0].steps[0].mask_occupancy!['stage3.4.conv2.weight'];
+  t.ok(Math.abs(occ.owned[0] - 0.1) < 0.01, `ratio 0.9 keeps 10% (${occ.owned[0]})`);
+  t.equal(results.methods['icarl[memory=20]'].orders[0].steps[1].memory.exemplars, 20 * (32 * 32 + 4), '20 exemplars stored');
+});
