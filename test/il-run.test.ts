@@ -142,44 +142,51 @@ t.test('resume from a truncated checkpoint is a clear error', async (t) => {
 });
 
 t.test('a teacher rebuilt by the bank equals the full snapshot saved at its step', async (t) => {
-  const cfg = config();
+  // 4 steps of 1 class: at steps 2..4 every earlier teacher is checked against the full model saved at its step
+  const cfg = config({ classesPerStep: 1, epochs: 2 });
   const ds = dataset();
-  let snap1: ReturnType<typeof cloneModel> | null = null;
+  const saved = new Map<number, ReturnType<typeof cloneModel>>();
   let checked = 0;
   const run: OrderRun = new OrderRun({
     dataset: ds,
     method: METHODS.m2kd,
     order: randomOrder(4, 7),
     orderIndex: 0,
-    cfg: { ...cfg, epochs: 2 },
+    cfg,
     onCheckpoint: (r, at) => {
-      if (at.phase === 'step' && r.position.stepsDone === 1) snap1 = cloneModel(r.model);
-      if (at.phase === 'train' && r.position.stepsDone === 1 && at.epoch === 2) {
-        // step 2 has trained: shared weights and BN changed; teacher 1 must still be step 1's model
+      if (at.phase === 'step') saved.set(r.position.stepsDone, cloneModel(r.model));
+      if (at.phase === 'train' && at.epoch === 2 && r.position.stepsDone >= 1) {
+        // step t has trained: shared weights and BN changed; teacher k must still be step k's model
+        const t0 = r.position.stepsDone + 1;
         const bank = new MaskedTeacherBank(r.model, r.masks!.masks, r.snapshots);
         const x = Tensor.fromArray(ds.test.images.slice(0, 8 * 144), [8, 1, 12, 12]);
-        const [o] = bank.forward(x, [{ step: 1, start: 0, end: 2 }]);
-        const want = noGrad(() => tidy(() => snap1!.forwardAux(x).logits.toFloat32()));
-        const wantAux = noGrad(() => tidy(() => snap1!.forwardAux(x).auxLogits.toFloat32()));
-        const got = o.main.toFloat32(), gotAux = o.aux.toFloat32();
-        let d = 0;
-        for (let i = 0; i < got.length; i++) d = Math.max(d, Math.abs(got[i] - want[i]), Math.abs(gotAux[i] - wantAux[i]));
-        t.ok(d <= 1e-5, `max |bank - snapshot| = ${d} <= 1e-5`);
-        const live = noGrad(() => tidy(() => r.model.forwardAux(x).logits.toFloat32()));
-        let dl = 0;
-        for (let i = 0; i < 8; i++) for (let j = 0; j < 2; j++) dl = Math.max(dl, Math.abs(live[i * 4 + j] - want[i * 2 + j]));
-        t.ok(dl > 1e-3, `the live model has moved away from step 1 (${dl}), so the check is not vacuous`);
-        o.main.dispose();
-        o.aux.dispose();
+        for (let k = 1; k < t0; k++) {
+          const snap = saved.get(k)!;
+          const [o] = bank.forward(x, [{ step: k, start: 0, end: k }]);
+          const want = noGrad(() => tidy(() => snap.forwardAux(x).logits.toFloat32()));
+          const wantAux = noGrad(() => tidy(() => snap.forwardAux(x).auxLogits.toFloat32()));
+          const got = o.main.toFloat32(), gotAux = o.aux.toFloat32();
+          let d = 0;
+          for (let i = 0; i < got.length; i++) d = Math.max(d, Math.abs(got[i] - want[i]), Math.abs(gotAux[i] - wantAux[i]));
+          t.ok(d <= 1e-5, `step ${t0}, teacher ${k}: max |bank - snapshot| = ${d} <= 1e-5`);
+          if (k === t0 - 1) {
+            const live = noGrad(() => tidy(() => r.model.forwardAux(x).logits.toFloat32()));
+            let dl = 0;
+            for (let i = 0; i < 8; i++) for (let j = 0; j < k; j++) dl = Math.max(dl, Math.abs(live[i * t0 + j] - want[i * k + j]));
+            t.ok(dl > 1e-3, `the live model has moved away from step ${k} (${dl}), so the check is not vacuous`);
+          }
+          o.main.dispose();
+          o.aux.dispose();
+          checked++;
+        }
         x.dispose();
         bank.dispose();
-        checked++;
       }
     },
   });
   await run.run();
-  t.equal(checked, 1);
-  snap1!.dispose();
+  t.equal(checked, 6, 'teachers 1; 1,2; 1,2,3 checked');
+  for (const m of saved.values()) m.dispose();
   run.dispose();
 });
 
