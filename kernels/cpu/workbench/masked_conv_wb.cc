@@ -159,6 +159,7 @@ static void validate(wb::PoolExec& ex) {
 }
 
 static bool g_cpu_time = false;
+static int g_batch = 128;
 // wall clock, or (--cpu, one thread) this thread's CPU time: robust on a shared, loaded machine
 static double now() {
   if (g_cpu_time) {
@@ -182,7 +183,7 @@ static void bench(wb::PoolExec& ex, int K) {
   std::mt19937 rng(3);
   double total = 0;
   for (const L& l : layers) {
-    Case cs{K, 128, l.C, l.H, l.H, l.O, 3, 3, l.stride, 1, l.shared, l.res, true};
+    Case cs{K, g_batch, l.C, l.H, l.H, l.O, 3, 3, l.stride, 1, l.shared, l.res, true};
     Data d = make(cs, rng, K);
     for (int k = 0; k < K; ++k) d.steps[k] = k + 1;
     // ratio 0.75 mask
@@ -214,6 +215,7 @@ static void bench(wb::PoolExec& ex, int K) {
 
 int main(int argc, char** argv) {
   g_cpu_time = argc > 3 && std::string(argv[3]) == "--cpu";
+  if (const char* b = std::getenv("WB_BATCH")) g_batch = std::atoi(b);
   wb::PoolExec ex(Isa::avx512, g_cpu_time ? 1 : 2);
   if (argc > 2 && std::string(argv[1]) == "--bench") {
     bench(ex, std::atoi(argv[2]));
