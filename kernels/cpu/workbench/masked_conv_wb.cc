@@ -1,7 +1,7 @@
 // Workbench of the fused masked convolution (kernels/cpu/masked_conv*): validates the fused
 // kernel against a plain double-precision reference (K separate masked dense convolutions +
 // folded BN + residual + ReLU) at every ISA level, and with --bench times the ResNet-32 layer
-// shapes (batch 128, step masks of repeated magnitude-style pruning at ratio 0.75).
+// shapes (batch 128 or env WB_BATCH, step masks of repeated magnitude-style pruning at ratio 0.75).
 //   kernels/cpu/workbench/build_masked.sh && kernels/cpu/workbench/masked_conv_wb [--bench K [--cpu]]
 #include <chrono>
 #include <ctime>
@@ -209,8 +209,8 @@ static void bench(wb::PoolExec& ex, int K) {
     printf("%-26s K=%d  %.2f ms  useful %.1f GFLOP/s  (x%d = %.1f ms)\n", l.name, K, t * 1e3, useful / t * 1e-9,
            l.count, t * l.count * 1e3);
   }
-  printf("total conv time per batch of 128, K=%d: %.1f ms -> %.0f images*models/s\n", K, total * 1e3,
-         128.0 * K / total);
+  printf("total conv time per batch of %d, K=%d: %.1f ms -> %.0f images*models/s\n", g_batch, K, total * 1e3,
+         double(g_batch) * K / total);
 }
 
 int main(int argc, char** argv) {
