@@ -8,7 +8,7 @@
 // every copy (main and auxiliary logits, max abs diff <= 1e-5), so must rebuildTeacherModel,
 // and SnapshotTeachers over the copies.
 import t from 'tap';
-import { Rng, Tensor, noGrad, setSimd, ops } from '../src/engine';
+import { Rng, Tensor, noGrad, setSimd, ops, memory } from '../src/engine';
 import { ResNet32Aux } from '../src/nn';
 import { BatchNorm2d } from '../src/nn/layers';
 import { MaskedTeacherBank, SnapshotTeachers, rebuildTeacherModel, takeStepSnapshot } from '../src/prune/teacherBank';
@@ -167,6 +167,12 @@ t.test('the bank rebuilds every past model exactly as it was saved at its own st
   const live = noGrad(() => sim.model.eval().forwardAux(x)).logits.toFloat32();
   const two = noGrad(() => sim.copies.get(2)!.forwardAux(x)).logits.toFloat32();
   t.ok(maxAbsDiff(live.subarray(0, 4), two.subarray(0, 4)) > 1e-2 || live.length !== two.length, 'the step-3 model differs from teacher 2');
+  // native memory does not grow across forwards (outputs released by the caller)
+  const release = (outs: { main: Tensor; aux: Tensor }[]) => outs.forEach((o) => (o.main.dispose(), o.aux.dispose()));
+  release(bank.forward(x, requests));
+  const before = memory().liveBytes;
+  for (let i = 0; i < 2; i++) release(bank.forward(x, requests));
+  t.equal(memory().liveBytes, before, 'live native bytes unchanged after more forwards');
   bank.dispose();
   t.throws(() => bank.forward(x, requests), /disposed/);
 });

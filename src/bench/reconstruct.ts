@@ -156,7 +156,7 @@ export class ReconstructWorkload {
 export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
   const Ks = opts.K;
   if (!Array.isArray(Ks) || Ks.length === 0 || Ks.some((k) => !Number.isInteger(k) || k < 1 || k > 255))
-    throw new Error(`bench reconstruct: K must be a non-empty list of integers in [1, 255], got ${JSON.stringify(Ks)}`);
+    throw new Error(`bench reconstruct: K must be a non-empty list of integers in [1, 255], got ${Array.isArray(Ks) ? Ks.join(",") : String(Ks)}`);
   const batch = opts.batch ?? 128, ratio = opts.ratio ?? 0.75, repeats = opts.repeats ?? 10;
   const wl = new ReconstructWorkload(Math.max(...Ks), batch, ratio, opts.classesPerStep ?? 5, opts.seed ?? 1);
   try {

@@ -1,7 +1,7 @@
 // Workbench of the fused masked convolution (kernels/cpu/masked_conv*): validates the fused
 // kernel against a plain double-precision reference (K separate masked dense convolutions +
 // folded BN + residual + ReLU) at every ISA level, and with --bench times the ResNet-32 layer
-// shapes (batch 128, step masks of repeated magnitude-style pruning at ratio 0.75).
+// shapes (batch 128 or env WB_BATCH, step masks of repeated magnitude-style pruning at ratio 0.75).
 //   kernels/cpu/workbench/build_masked.sh && kernels/cpu/workbench/masked_conv_wb [--bench K [--cpu]]
 #include <chrono>
 #include <ctime>
@@ -159,6 +159,7 @@ static void validate(wb::PoolExec& ex) {
 }
 
 static bool g_cpu_time = false;
+static int g_batch = 128;
 // wall clock, or (--cpu, one thread) this thread's CPU time: robust on a shared, loaded machine
 static double now() {
   if (g_cpu_time) {
@@ -182,7 +183,7 @@ static void bench(wb::PoolExec& ex, int K) {
   std::mt19937 rng(3);
   double total = 0;
   for (const L& l : layers) {
-    Case cs{K, 128, l.C, l.H, l.H, l.O, 3, 3, l.stride, 1, l.shared, l.res, true};
+    Case cs{K, g_batch, l.C, l.H, l.H, l.O, 3, 3, l.stride, 1, l.shared, l.res, true};
     Data d = make(cs, rng, K);
     for (int k = 0; k < K; ++k) d.steps[k] = k + 1;
     // ratio 0.75 mask
@@ -208,12 +209,13 @@ static void bench(wb::PoolExec& ex, int K) {
     printf("%-26s K=%d  %.2f ms  useful %.1f GFLOP/s  (x%d = %.1f ms)\n", l.name, K, t * 1e3, useful / t * 1e-9,
            l.count, t * l.count * 1e3);
   }
-  printf("total conv time per batch of 128, K=%d: %.1f ms -> %.0f images*models/s\n", K, total * 1e3,
-         128.0 * K / total);
+  printf("total conv time per batch of %d, K=%d: %.1f ms -> %.0f images*models/s\n", g_batch, K, total * 1e3,
+         double(g_batch) * K / total);
 }
 
 int main(int argc, char** argv) {
   g_cpu_time = argc > 3 && std::string(argv[3]) == "--cpu";
+  if (const char* b = std::getenv("WB_BATCH")) g_batch = std::atoi(b);
   wb::PoolExec ex(Isa::avx512, g_cpu_time ? 1 : 2);
   if (argc > 2 && std::string(argv[1]) == "--bench") {
     bench(ex, std::atoi(argv[2]));

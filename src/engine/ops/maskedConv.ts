@@ -134,8 +134,13 @@ export function maskedConv2d(
   if (own) plan = own;
   try {
     const y = Tensor.empty(yShape, { device: x.device });
-    native.masked_conv_forward(plan!.handle, x.handle, st, opts.scale.handle, opts.shift.handle, residual ? residual.handle : -1,
-      y.handle, K, n, c, h, wd, o, kh, kw, stride, pad, opts.relu ?? false, shared);
+    try {
+      native.masked_conv_forward(plan!.handle, x.handle, st, opts.scale.handle, opts.shift.handle, residual ? residual.handle : -1,
+        y.handle, K, n, c, h, wd, o, kh, kw, stride, pad, opts.relu ?? false, shared);
+    } catch (e) {
+      y.dispose();
+      throw e;
+    }
     return y;
   } finally {
     if (own) own.dispose();
