@@ -1,0 +1,205 @@
+// conv2d forward, backward-data and backward-weight as implicit GEMMs on the shared tiled core
+// (gemm_tile.cuh): no im2col buffer, the receptive field is gathered while loading tiles.
+//   forward:         y[o, (n,oy,ox)]  = sum_(c,r,s) w[o,(c,r,s)] x[...]      M=O, N=n*oh*ow
+//   backward-data:   dx[c, (n,iy,ix)] += sum_(o,r,s) w[o,c,r,s] dy[...]      M=C, N=n*h*w
+//   backward-weight: dw[o, (c,r,s)]   += sum_(n,oy,ox) dy[...] x[...]        M=O, N=C*kh*kw
+// Policy: backward-weight has a long K (n*oh*ow) and a small output, so K is split over
+// blockIdx.z into a scratch of partial tiles that one kernel then adds into dw in a fixed order
+// (deterministic, no float atomics). db is a per-channel block reduction (warp shuffles).
+// Backward-data of strided convs visits the zero taps too (they load as 0): simple, not fast.
+#include "conv_index.cuh"
+
+namespace m2kd {
+namespace cuda {
+namespace {
+
+struct ConvFwdP {
+  int M, N, K;
+  ConvDims d;
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* y;
+  struct ARow {
+    const float* ptr;
+    bool ok;
+  };
+  using BCol = FwdCol;
+  __device__ void k_range(int, int& k0, int& k1) const { k0 = 0; k1 = K; }
+  __device__ ARow arow(int m, int) const { return {w + int64_t(m < M ? m : 0) * K, m < M}; }
+  __device__ BCol bcol(int n, int) const { return fwd_col(d, x, n, N); }
+  __device__ float a(const ARow& r, int k) const { return r.ok ? r.ptr[k] : 0.f; }
+  __device__ float b(const BCol& c, int k) const { return fwd_b(d, c, k); }
+  __device__ void store(int m, int n, float acc, int) const {
+    const int img = n / d.ohw, p = n - img * d.ohw;
+    y[(int64_t(img) * d.o + m) * d.ohw + p] = bias ? acc + bias[m] : acc;
+  }
+};
+
+struct ConvBwdDataP {
+  int M, N, K;  // M = c, N = n*h*w, K = o*kh*kw
+  ConvDims d;
+  const float* dy;
+  const float* w;
+  float* dx;
+  struct ARow {
+    const float* ptr;  // w + ci*khw
+    bool ok;
+  };
+  struct BCol {
+    const float* ptr;  // dy + img*o*ohw
+    int ty0, tx0;      // iy + pad, ix + pad
+    bool ok;
+  };
+  __device__ void k_range(int, int& k0, int& k1) const { k0 = 0; k1 = K; }
+  __device__ ARow arow(int m, int) const { return {w + (m < M ? m : 0) * d.khw, m < M}; }
+  __device__ BCol bcol(int n, int) const {
+    if (n >= N) return {dy, 0, 0, false};
+    const int img = n / d.hw, p = n - img * d.hw;
+    const int iy = p / d.w, ix = p - iy * d.w;
+    return {dy + int64_t(img) * d.o * d.ohw, iy + d.pad, ix + d.pad, true};
+  }
+  __device__ float a(const ARow& r, int k) const {
+    if (!r.ok) return 0.f;
+    const int o = k / d.khw, rs = k - o * d.khw;
+    return r.ptr[int64_t(o) * d.c * d.khw + rs];
+  }
+  __device__ float b(const BCol& c, int k) const {
+    if (!c.ok) return 0.f;
+    const int o = k / d.khw, rs = k - o * d.khw;
+    const int r = rs / d.kw, s = rs - r * d.kw;
+    const int ty = c.ty0 - r, tx = c.tx0 - s;
+    if (ty < 0 || tx < 0) return 0.f;
+    int oy = ty, ox = tx;
+    if (d.stride > 1) {
+      oy = ty / d.stride;
+      ox = tx / d.stride;
+      if (oy * d.stride != ty || ox * d.stride != tx) return 0.f;
+    }
+    if (oy >= d.oh || ox >= d.ow) return 0.f;
+    return c.ptr[(o * d.oh + oy) * d.ow + ox];
+  }
+  __device__ void store(int m, int n, float acc, int) const {
+    const int img = n / d.hw, p = n - img * d.hw;
+    float* t = dx + (int64_t(img) * d.c + m) * d.hw + p;
+    *t += acc;
+  }
+};
+
+struct ConvBwdWeightP {
+  int M, N, K;  // M = o, N = c*kh*kw, K = n*oh*ow
+  int chunk;    // K per z (a multiple of the tile's BK)
+  ConvDims d;
+  const float* x;
+  const float* dy;
+  float* dw;    // used when splits == 1: dw +=
+  float* part;  // [splits, M, N] partials when splits > 1
+  int splits;
+  struct ARow {
+    const float* ptr;  // dy + o*ohw
+    bool ok;
+  };
+  struct BCol {
+    const float* ptr;  // x + ci*hw
+    int roff, soff;    // r - pad, s - pad
+    bool ok;
+  };
+  __device__ void k_range(int z, int& k0, int& k1) const {
+    k0 = z * chunk;
+    k1 = min(K, k0 + chunk);
+  }
+  __device__ ARow arow(int m, int) const { return {dy + (m < M ? m : 0) * d.ohw, m < M}; }
+  __device__ BCol bcol(int n, int) const {
+    if (n >= N) return {x, 0, 0, false};
+    const int ci = n / d.khw, rs = n - ci * d.khw;
+    const int r = rs / d.kw, s = rs - r * d.kw;
+    return {x + ci * d.hw, r - d.pad, s - d.pad, true};
+  }
+  __device__ float a(const ARow& r, int k) const {
+    if (!r.ok) return 0.f;
+    const int img = k / d.ohw, p = k - img * d.ohw;
+    return r.ptr[int64_t(img) * d.o * d.ohw + p];
+  }
+  __device__ float b(const BCol& c, int k) const {
+    if (!c.ok) return 0.f;
+    const int img = k / d.ohw, p = k - img * d.ohw;
+    const int oy = p / d.ow, ox = p - oy * d.ow;
+    const int iy = oy * d.stride + c.roff, ix = ox * d.stride + c.soff;
+    if (unsigned(iy) >= unsigned(d.h) || unsigned(ix) >= unsigned(d.w)) return 0.f;
+    return c.ptr[int64_t(img) * d.c * d.hw + iy * d.w + ix];
+  }
+  __device__ void store(int m, int n, float acc, int z) const {
+    if (splits == 1) dw[m * N + n] += acc;
+    else part[(int64_t(z) * M + m) * N + n] = acc;
+  }
+};
+
+// dw[i] += sum_z part[z, i], z in order
+__global__ void conv_wgrad_reduce_k(int64_t mn, int splits, const float* __restrict__ part, float* dw) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < mn; i += int64_t(gridDim.x) * blockDim.x) {
+    float s = 0.f;
+    for (int z = 0; z < splits; ++z) s += part[z * mn + i];
+    dw[i] += s;
+  }
+}
+
+// db[o] += sum over (n, oy, ox) of dy; one block per output channel
+__global__ void conv_bias_grad_k(int n, int o, int ohw, const float* __restrict__ dy, float* db) {
+  __shared__ double sh[32];
+  const int ch = blockIdx.x;
+  const int cnt = n * ohw;
+  float s = 0.f;
+  for (int j = threadIdx.x; j < cnt; j += blockDim.x) {
+    const int img = j / ohw, p = j - img * ohw;
+    s += dy[(int64_t(img) * o + ch) * ohw + p];
+  }
+  const double t = block_sum(double(s), sh);
+  if (threadIdx.x == 0) db[ch] += float(t);
+}
+
+}  // namespace
+
+void conv2d_forward(const CudaExec& ex, const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y) {
+  const ConvDims d = conv_dims(s, "conv2d_forward");
+  ConvFwdP p{d.o, d.n * d.ohw, d.c * d.khw, d, x, w, bias, y};
+  M2KD_GEMM_TILE(ex, p, 1, "conv2d_forward");
+}
+
+void conv2d_backward_data(const CudaExec& ex, const Conv2dShape& s, const float* dy, const float* w, float* dx) {
+  const ConvDims d = conv_dims(s, "conv2d_backward_data");
+  ConvBwdDataP p{d.c, d.n * d.hw, d.o * d.khw, d, dy, w, dx};
+  M2KD_GEMM_TILE(ex, p, 1, "conv2d_backward_data");
+}
+
+void conv2d_backward_weight(const CudaExec& ex, const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                            float* db) {
+  const ConvDims d = conv_dims(s, "conv2d_backward_weight");
+  const int M = d.o, N = d.c * d.khw, K = d.n * d.ohw;
+  // split K so that the launch has ~4 blocks per SM, each split at least 8 k-tiles long
+  const int64_t tiles = gemm_tile_blocks(M, N);
+  int64_t splits = (int64_t(ex.sm_count()) * 4 + tiles - 1) / tiles;
+  const int64_t max_splits = (K + 8 * kTileK - 1) / (8 * kTileK);
+  if (splits > max_splits) splits = max_splits;
+  if (splits > 64) splits = 64;
+  if (splits < 1) splits = 1;
+  int64_t chunk = (K + splits - 1) / splits;
+  chunk = (chunk + kTileK - 1) / kTileK * kTileK;
+  splits = (K + chunk - 1) / chunk;
+  float* part = nullptr;
+  if (splits > 1) part = static_cast<float*>(ex.scratch(0, sizeof(float) * size_t(splits) * size_t(M) * size_t(N)));
+  ConvBwdWeightP p{M, N, K, int(chunk), d, x, dy, dw, part, int(splits)};
+  M2KD_GEMM_TILE(ex, p, int(splits), "conv2d_backward_weight");
+  if (splits > 1) {
+    const int64_t mn = int64_t(M) * N;
+    conv_wgrad_reduce_k<<<grid_for(mn), kThreads, 0, ex.stream()>>>(mn, int(splits), part, dw);
+    M2KD_LAUNCHED(ex, "conv2d_backward_weight(reduce)");
+  }
+  if (db) {
+    conv_bias_grad_k<<<unsigned(d.o), kThreads, 0, ex.stream()>>>(d.n, d.o, d.ohw, dy, db);
+    M2KD_LAUNCHED(ex, "conv2d_backward_weight(bias)");
+  }
+}
+
+}  // namespace cuda
+}  // namespace m2kd

@@ -1,0 +1,74 @@
+// The fused masked convolution of the teacher bank: K models that share one weight tensor and
+// a u8 step mask, with eval-mode BatchNorm folded into a per-model scale/shift, an optional
+// residual and ReLU: one launch for all K (blockIdx.z = model).
+//   model k: acc = sum over weights with 1 <= mask <= steps[k] (the others are skipped: a
+//   masked-out weight loads as 0 into the tile, its value never enters the sum)
+//   y[k,n,o,p] = act(scale[k,o] * acc + shift[k,o] + residual[k,n,o,p])
+// Policy: the implicit-GEMM forward of conv2d.cu (same tile core, same activation gather),
+// with the mask applied while the weight tile is loaded and the whole epilogue fused into the
+// store. Inputs are [K,N,C,H,W], or one [N,C,H,W] shared by all K (the first layer).
+#include "conv_index.cuh"
+
+namespace m2kd {
+namespace cuda {
+namespace {
+
+struct MaskedConvP {
+  int M, N, Kd;  // M = o, N = n*oh*ow, Kd = c*kh*kw
+  ConvDims d;
+  const float* x;
+  int64_t x_model_stride;  // 0 when the input is shared
+  const float* w;
+  const uint8_t* mask;
+  const int32_t* steps;
+  const float* scale;
+  const float* shift;
+  const float* residual;
+  bool relu;
+  float* y;
+  struct ARow {
+    const float* wp;
+    const uint8_t* mp;
+    int step;
+    bool ok;
+  };
+  using BCol = FwdCol;
+  __device__ void k_range(int, int& k0, int& k1) const { k0 = 0; k1 = Kd; }
+  __device__ ARow arow(int m, int z) const {
+    const int64_t off = int64_t(m < M ? m : 0) * Kd;
+    return {w + off, mask + off, steps[z], m < M};
+  }
+  __device__ BCol bcol(int n, int z) const { return fwd_col(d, x + z * x_model_stride, n, N); }
+  __device__ float a(const ARow& r, int k) const {
+    if (!r.ok) return 0.f;
+    const int m = r.mp[k];
+    return (m >= 1 && m <= r.step) ? r.wp[k] : 0.f;
+  }
+  __device__ float b(const BCol& c, int k) const { return fwd_b(d, c, k); }
+  __device__ void store(int m, int n, float acc, int z) const {
+    const int img = n / d.ohw, p = n - img * d.ohw;
+    const int64_t idx = ((int64_t(z) * d.n + img) * d.o + m) * d.ohw + p;
+    float v = scale[z * d.o + m] * acc + shift[z * d.o + m];
+    if (residual) v += residual[idx];
+    if (relu) v = v > 0.f ? v : 0.f;
+    y[idx] = v;
+  }
+};
+
+}  // namespace
+
+void masked_conv2d_forward(const CudaExec& ex, int64_t K, const Conv2dShape& s, const float* x, bool shared_input,
+                           const float* w, const uint8_t* mask, const int32_t* steps, const float* scale,
+                           const float* shift, const float* residual, bool relu, float* y) {
+  if (K <= 0) return;
+  if (K > 65535) throw CudaError("masked_conv2d_forward: more than 65535 models in one launch");
+  const ConvDims d = conv_dims(s, "masked_conv2d_forward");
+  require_int32("masked_conv2d_forward", K * s.n * s.c * s.h * s.w);
+  require_int32("masked_conv2d_forward", K * s.n * s.o * s.oh * s.ow);
+  const int64_t xs = shared_input ? 0 : int64_t(d.n) * d.c * d.hw;
+  MaskedConvP p{d.o, d.n * d.ohw, d.c * d.khw, d, x, xs, w, mask, steps, scale, shift, residual, relu, y};
+  M2KD_GEMM_TILE(ex, p, int(K), "masked_conv2d_forward");
+}
+
+}  // namespace cuda
+}  // namespace m2kd
