@@ -1,7 +1,8 @@
 // The one tiled GEMM core of kernels/cuda, shared by sgemm, linear and every convolution
 // (implicit GEMM: the "matrices" are index maps over the tensors, nothing is materialised).
 // Policy: C[M,N] = sum_k A[m,k] B[k,n] over a k-range chosen per blockIdx.z (a batch of models
-// or a split of K). 256 threads, BK = 16, a BM x BN block tile, TM x TN outputs per thread;
+// or a split of K). 256 threads (launch bounds: 2 blocks per SM, so up to 128 registers and no
+// spills), BK = 16, a BM x BN block tile, TM x TN outputs per thread;
 // tiles go global -> registers -> shared memory, double-buffered (the next tile's global
 // loads are in flight while the current one is multiplied; one __syncthreads per k-tile).
 // A problem P supplies row/column contexts (computed once per thread: the divisions that
@@ -18,7 +19,7 @@ constexpr int kTileThreads = 256;
 constexpr int kTileK = 16;
 
 template <class P, int BM, int BN, int TM, int TN>
-__global__ void __launch_bounds__(kTileThreads) gemm_tile_k(const P p) {
+__global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
   constexpr int NT = kTileThreads, BK = kTileK;
   constexpr int TX = BN / TN, TY = BM / TM;
   static_assert(TX * TY == NT, "tile shape must use 256 threads");

@@ -7,11 +7,17 @@
 // Policy: the implicit-GEMM forward of conv2d.cu (same tile core, same activation gather),
 // with the mask applied while the weight tile is loaded and the whole epilogue fused into the
 // store. Inputs are [K,N,C,H,W], or one [N,C,H,W] shared by all K (the first layer).
+// Matches kernels/cpu/masked_conv_impl.inc up to float rounding (summation order differs:
+// the CPU sums taps in (step, tap) order, this kernel in tap order within 16-wide k-tiles).
 #include "conv_index.cuh"
 
 namespace m2kd {
 namespace cuda {
 namespace {
+
+struct Steps {
+  int32_t v[kMaskedConvModelsPerLaunch];
+};
 
 struct MaskedConvP {
   int M, N, Kd;  // M = o, N = n*oh*ow, Kd = c*kh*kw
@@ -20,7 +26,7 @@ struct MaskedConvP {
   int64_t x_model_stride;  // 0 when the input is shared
   const float* w;
   const uint8_t* mask;
-  const int32_t* steps;
+  Steps steps;  // by value (kernel parameter space)
   const float* scale;
   const float* shift;
   const float* residual;
@@ -36,9 +42,9 @@ struct MaskedConvP {
   __device__ void k_range(int, int& k0, int& k1) const { k0 = 0; k1 = Kd; }
   __device__ ARow arow(int m, int z) const {
     const int64_t off = int64_t(m < M ? m : 0) * Kd;
-    return {w + off, mask + off, steps[z], m < M};
+    return {w + off, mask + off, steps.v[z], m < M};
   }
-  __device__ BCol bcol(int n, int z) const { return fwd_col(d, x + z * x_model_stride, n, N); }
+  __device__ BCol bcol(int n, int z) const { return fwd_col(d, x + int64_t(z) * x_model_stride, n, N); }
   __device__ float a(const ARow& r, int k) const {
     if (!r.ok) return 0.f;
     const int m = r.mp[k];
@@ -61,13 +67,21 @@ void masked_conv2d_forward(const CudaExec& ex, int64_t K, const Conv2dShape& s, 
                            const float* w, const uint8_t* mask, const int32_t* steps, const float* scale,
                            const float* shift, const float* residual, bool relu, float* y) {
   if (K <= 0) return;
-  if (K > 65535) throw CudaError("masked_conv2d_forward: more than 65535 models in one launch");
   const ConvDims d = conv_dims(s, "masked_conv2d_forward");
-  require_int32("masked_conv2d_forward", K * s.n * s.c * s.h * s.w);
-  require_int32("masked_conv2d_forward", K * s.n * s.o * s.oh * s.ow);
   const int64_t xs = shared_input ? 0 : int64_t(d.n) * d.c * d.hw;
-  MaskedConvP p{d.o, d.n * d.ohw, d.c * d.khw, d, x, xs, w, mask, steps, scale, shift, residual, relu, y};
-  M2KD_GEMM_TILE(ex, p, int(K), "masked_conv2d_forward");
+  const int64_t ys = int64_t(d.n) * d.o * d.ohw;
+  // model chunks of up to 256 (normally one launch); pointers advance per chunk so that the
+  // per-model index math stays within int32
+  for (int64_t k0 = 0; k0 < K; k0 += kMaskedConvModelsPerLaunch) {
+    const int64_t kc = K - k0 < kMaskedConvModelsPerLaunch ? K - k0 : kMaskedConvModelsPerLaunch;
+    require_int32("masked_conv2d_forward", kc * (xs > 0 ? xs : 1));
+    require_int32("masked_conv2d_forward", kc * ys);
+    Steps st{};
+    for (int64_t k = 0; k < kc; ++k) st.v[k] = steps[k0 + k];
+    MaskedConvP p{d.o, d.n * d.ohw, d.c * d.khw, d, x + k0 * xs, xs, w, mask, st, scale + k0 * d.o,
+                  shift + k0 * d.o, residual ? residual + k0 * ys : nullptr, relu, y + k0 * ys};
+    M2KD_GEMM_TILE(ex, p, int(kc), "masked_conv2d_forward");
+  }
 }
 
 }  // namespace cuda

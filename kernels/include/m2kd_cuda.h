@@ -62,14 +62,18 @@ void conv2d_backward_data(const CudaExec& ex, const Conv2dShape& s, const float*
 void conv2d_backward_weight(const CudaExec& ex, const Conv2dShape& s, const float* x, const float* dy,
                             float* dw, float* db);  // dw +=, db += (db may be null)
 
-// Fused masked convolution for K models (teacher bank), one launch for all K:
+// Fused masked convolution for K models (teacher bank), one launch for all K (up to
+// kMaskedConvModelsPerLaunch; longer lists take one launch per 256 models). Semantics of
+// kernels/cpu/masked_conv_impl.inc (the CPU twin):
 //   x: [K,N,C,H,W], or [N,C,H,W] shared by all K when shared_input
-//   w: [O,C,kh,kw] f32, mask: [O,C,kh,kw] u8 step ids, steps: [K] int32 (device)
+//   w: [O,C,kh,kw] f32, mask: [O,C,kh,kw] u8 step ids, steps: [K] int32 in HOST memory
+//   (passed to the kernel by value: no copy, no sync)
 //   model k uses exactly the weights with 1 <= mask <= steps[k]; the others are skipped
-//   (their values never enter the sum);
+//   (their values never enter the sum: they load as 0 into the tile);
 //   y[k,n,o,p] = act(scale[k,o] * acc + shift[k,o] + residual[k,n,o,p])
 //   scale/shift: [K,O]; residual: [K,N,O,Ho,Wo] or null; act = ReLU when relu.
 //   y: [K,N,O,Ho,Wo]
+constexpr int kMaskedConvModelsPerLaunch = 256;
 void masked_conv2d_forward(const CudaExec& ex, int64_t K, const Conv2dShape& s, const float* x,
                            bool shared_input, const float* w, const uint8_t* mask, const int32_t* steps,
                            const float* scale, const float* shift, const float* residual, bool relu,
