@@ -102,6 +102,9 @@ async function trainMnist(f: Flags): Promise<void> {
   model.dispose();
 }
 
+// Benchmarks. --device reaches each bench through common(f) (validated, with the reason when cuda
+// is unavailable); a bench builds its work inside withDevice(device, ...) and closes each timed
+// call with synchronize(device). Hook for `bench reconstruct` (branch kern): same plumbing.
 function bench(sub: string | undefined, f: Flags): void {
   if (sub !== 'train') throw new Error(`unknown benchmark '${sub ?? ''}' (available: train)`);
   const json = f.bool('json');
