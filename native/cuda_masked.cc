@@ -13,6 +13,9 @@ namespace {
 
 M2KD_OP(masked_conv_forward_cuda) {
   Args a(info, "masked_conv_forward_cuda", Devices::any);
+#ifndef M2KD_WITH_CUDA
+  a.fail("this addon was built without CUDA (npm run build:cuda); the CPU kernel is masked_conv_forward");
+#else
   Conv2dShape s{};
   const int64_t k = a.i64(8, "k");
   s.n = a.i64(9, "n"); s.c = a.i64(10, "c"); s.h = a.i64(11, "h"); s.w = a.i64(12, "w");
@@ -49,9 +52,9 @@ M2KD_OP(masked_conv_forward_cuda) {
   const float* res = a.f32_opt(6, "residual", ycount);
   float* y = a.f32(7, "y", ycount);
   if (!a.on_cuda()) a.fail("every buffer must be on cuda (the CPU kernel is masked_conv_forward, with a plan)");
-  M2KD_DISPATCH(a, a.fail("this addon was built without CUDA"),
-                cuda::masked_conv2d_forward(gpu(), k, s, x, shared, w, mask, steps, scale, shift, res, relu, y));
+  cuda::masked_conv2d_forward(gpu(), k, s, x, shared, w, mask, steps, scale, shift, res, relu, y);
   return info.Env().Undefined();
+#endif
 }
 
 }  // namespace

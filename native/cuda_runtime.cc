@@ -27,6 +27,7 @@ namespace {
 std::mutex g_cmu;
 CudaInfo g_info;
 bool g_probed = false;
+int g_dev = 0;
 cudaStream_t g_stream = nullptr;
 std::map<size_t, std::vector<void*>> g_dfree;  // capacity -> device blocks
 CudaMemoryStats g_dstats{};
@@ -77,6 +78,7 @@ void probe_locked() {
     (void)cudaGetLastError();
     return;
   }
+  g_dev = dev;
   in.name = prop.name;
   in.cc_major = prop.major;
   in.cc_minor = prop.minor;
@@ -85,9 +87,13 @@ void probe_locked() {
   in.available = true;
 }
 
+// The current device is per host thread in the CUDA runtime: set it on every entry (cheap when
+// it is already current), so a Node worker thread uses the same device as the main thread.
+// The backend is not reentrant (one JS thread at a time), like the CPU exec.
 void require_device() {
   const CudaInfo& in = cuda_info();
   if (!in.available) throw OpError("device cuda is not available: " + in.reason);
+  M2KD_RT_CHECK(cudaSetDevice(g_dev));
 }
 
 void empty_cache_locked() {

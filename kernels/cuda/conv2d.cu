@@ -13,6 +13,7 @@ namespace m2kd {
 namespace cuda {
 namespace {
 
+template <int KS>
 struct ConvFwdP {
   int M, N, K;
   ConvDims d;
@@ -29,13 +30,14 @@ struct ConvFwdP {
   __device__ ARow arow(int m, int) const { return {w + int64_t(m < M ? m : 0) * K, m < M}; }
   __device__ BCol bcol(int n, int) const { return fwd_col(d, x, n, N); }
   __device__ float a(const ARow& r, int k) const { return r.ok ? r.ptr[k] : 0.f; }
-  __device__ float b(const BCol& c, int k) const { return fwd_b(d, c, k); }
+  __device__ float b(const BCol& c, int k) const { return fwd_b<KS>(d, c, k); }
   __device__ void store(int m, int n, float acc, int) const {
     const int img = n / d.ohw, p = n - img * d.ohw;
     y[(int64_t(img) * d.o + m) * d.ohw + p] = bias ? acc + bias[m] : acc;
   }
 };
 
+template <int KS>
 struct ConvBwdDataP {
   int M, N, K;  // M = c, N = n*h*w, K = o*kh*kw
   ConvDims d;
@@ -61,13 +63,15 @@ struct ConvBwdDataP {
   }
   __device__ float a(const ARow& r, int k) const {
     if (!r.ok) return 0.f;
-    const int o = k / d.khw, rs = k - o * d.khw;
-    return r.ptr[int64_t(o) * d.c * d.khw + rs];
+    const int khw = khw_of<KS>(d);
+    const int o = k / khw, rs = k - o * khw;
+    return r.ptr[int64_t(o) * d.c * khw + rs];
   }
   __device__ float b(const BCol& c, int k) const {
     if (!c.ok) return 0.f;
-    const int o = k / d.khw, rs = k - o * d.khw;
-    const int r = rs / d.kw, s = rs - r * d.kw;
+    const int khw = khw_of<KS>(d), kw = kw_of<KS>(d);
+    const int o = k / khw, rs = k - o * khw;
+    const int r = rs / kw, s = rs - r * kw;
     const int ty = c.ty0 - r, tx = c.tx0 - s;
     if (ty < 0 || tx < 0) return 0.f;
     int oy = ty, ox = tx;
@@ -162,14 +166,20 @@ __global__ void conv_bias_grad_k(int n, int o, int ohw, const float* __restrict_
 void conv2d_forward(const CudaExec& ex, const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {
   const ConvDims d = conv_dims(s, "conv2d_forward");
-  ConvFwdP p{d.o, d.n * d.ohw, d.c * d.khw, d, x, w, bias, y};
-  M2KD_GEMM_TILE(ex, p, 1, "conv2d_forward");
+  switch (kernel_size_class(d)) {
+    case 3: M2KD_GEMM_TILE(ex, (ConvFwdP<3>{d.o, d.n * d.ohw, d.c * 9, d, x, w, bias, y}), 1, "conv2d_forward"); break;
+    case 1: M2KD_GEMM_TILE(ex, (ConvFwdP<1>{d.o, d.n * d.ohw, d.c, d, x, w, bias, y}), 1, "conv2d_forward"); break;
+    default: M2KD_GEMM_TILE(ex, (ConvFwdP<0>{d.o, d.n * d.ohw, d.c * d.khw, d, x, w, bias, y}), 1, "conv2d_forward");
+  }
 }
 
 void conv2d_backward_data(const CudaExec& ex, const Conv2dShape& s, const float* dy, const float* w, float* dx) {
   const ConvDims d = conv_dims(s, "conv2d_backward_data");
-  ConvBwdDataP p{d.c, d.n * d.hw, d.o * d.khw, d, dy, w, dx};
-  M2KD_GEMM_TILE(ex, p, 1, "conv2d_backward_data");
+  switch (kernel_size_class(d)) {
+    case 3: M2KD_GEMM_TILE(ex, (ConvBwdDataP<3>{d.c, d.n * d.hw, d.o * 9, d, dy, w, dx}), 1, "conv2d_backward_data"); break;
+    case 1: M2KD_GEMM_TILE(ex, (ConvBwdDataP<1>{d.c, d.n * d.hw, d.o, d, dy, w, dx}), 1, "conv2d_backward_data"); break;
+    default: M2KD_GEMM_TILE(ex, (ConvBwdDataP<0>{d.c, d.n * d.hw, d.o * d.khw, d, dy, w, dx}), 1, "conv2d_backward_data");
+  }
 }
 
 void conv2d_backward_weight(const CudaExec& ex, const Conv2dShape& s, const float* x, const float* dy, float* dw,

@@ -1,6 +1,8 @@
 // Index maps of the implicit-GEMM convolutions (conv2d.cu, masked_conv.cu): the conv shape in
 // int32 and the forward "im2col" column context, so both forward kernels read activations the
-// same way. Policy: helpers only, no kernel entry points.
+// same way. KS (kernel size) is a compile-time 3 or 1 for square 3x3 / 1x1 kernels, 0 otherwise:
+// splitting a k index into (channel, row, column) is then a multiply-shift, not a division,
+// and that split runs for every element loaded. Policy: helpers only, no kernel entry points.
 #pragma once
 #include "gemm_tile.cuh"
 
@@ -41,10 +43,25 @@ __device__ __forceinline__ FwdCol fwd_col(const ConvDims& d, const float* x, int
   return {x + int64_t(img) * d.c * d.hw, oy * d.stride - d.pad, ox * d.stride - d.pad, true};
 }
 
+// kernel width and kh*kw, compile-time when KS != 0
+template <int KS>
+__device__ __forceinline__ int kw_of(const ConvDims& d) { return KS ? KS : d.kw; }
+template <int KS>
+__device__ __forceinline__ int khw_of(const ConvDims& d) { return KS ? KS * KS : d.khw; }
+
+// KS of a shape: 3 or 1 for square 3x3 / 1x1 kernels, else 0 (generic)
+inline int kernel_size_class(const ConvDims& d) {
+  if (d.kh == 3 && d.kw == 3) return 3;
+  if (d.kh == 1 && d.kw == 1) return 1;
+  return 0;
+}
+
+template <int KS>
 __device__ __forceinline__ float fwd_b(const ConvDims& d, const FwdCol& col, int k) {
   if (!col.ok) return 0.f;
-  const int ci = k / d.khw, rs = k - ci * d.khw;
-  const int r = rs / d.kw, s = rs - r * d.kw;
+  const int khw = khw_of<KS>(d), kw = kw_of<KS>(d);
+  const int ci = k / khw, rs = k - ci * khw;
+  const int r = rs / kw, s = rs - r * kw;
   const int iy = col.iy0 + r, ix = col.ix0 + s;
   if (unsigned(iy) >= unsigned(d.h) || unsigned(ix) >= unsigned(d.w)) return 0.f;
   return col.ptr[(ci * d.h + iy) * d.w + ix];

@@ -19,6 +19,7 @@ struct Steps {
   int32_t v[kMaskedConvModelsPerLaunch];
 };
 
+template <int KS>
 struct MaskedConvP {
   int M, N, Kd;  // M = o, N = n*oh*ow, Kd = c*kh*kw
   ConvDims d;
@@ -50,7 +51,7 @@ struct MaskedConvP {
     const int m = r.mp[k];
     return (m >= 1 && m <= r.step) ? r.wp[k] : 0.f;
   }
-  __device__ float b(const BCol& c, int k) const { return fwd_b(d, c, k); }
+  __device__ float b(const BCol& c, int k) const { return fwd_b<KS>(d, c, k); }
   __device__ void store(int m, int n, float acc, int z) const {
     const int img = n / d.ohw, p = n - img * d.ohw;
     const int64_t idx = ((int64_t(z) * d.n + img) * d.o + m) * d.ohw + p;
@@ -78,9 +79,21 @@ void masked_conv2d_forward(const CudaExec& ex, int64_t K, const Conv2dShape& s, 
     require_int32("masked_conv2d_forward", kc * ys);
     Steps st{};
     for (int64_t k = 0; k < kc; ++k) st.v[k] = steps[k0 + k];
-    MaskedConvP p{d.o, d.n * d.ohw, d.c * d.khw, d, x + k0 * xs, xs, w, mask, st, scale + k0 * d.o,
-                  shift + k0 * d.o, residual ? residual + k0 * ys : nullptr, relu, y + k0 * ys};
-    M2KD_GEMM_TILE(ex, p, int(kc), "masked_conv2d_forward");
+    const float* res = residual ? residual + k0 * ys : nullptr;
+    const int Kd = d.c * d.khw;
+    switch (kernel_size_class(d)) {
+      case 3:
+        M2KD_GEMM_TILE(ex, (MaskedConvP<3>{d.o, d.n * d.ohw, Kd, d, x + k0 * xs, xs, w, mask, st, scale + k0 * d.o,
+                                           shift + k0 * d.o, res, relu, y + k0 * ys}), int(kc), "masked_conv2d_forward");
+        break;
+      case 1:
+        M2KD_GEMM_TILE(ex, (MaskedConvP<1>{d.o, d.n * d.ohw, Kd, d, x + k0 * xs, xs, w, mask, st, scale + k0 * d.o,
+                                           shift + k0 * d.o, res, relu, y + k0 * ys}), int(kc), "masked_conv2d_forward");
+        break;
+      default:
+        M2KD_GEMM_TILE(ex, (MaskedConvP<0>{d.o, d.n * d.ohw, Kd, d, x + k0 * xs, xs, w, mask, st, scale + k0 * d.o,
+                                           shift + k0 * d.o, res, relu, y + k0 * ys}), int(kc), "masked_conv2d_forward");
+    }
   }
 }
 
