@@ -6,6 +6,7 @@
 #pragma once
 #include "gemm_tile.cuh"
 
+
 namespace m2kd {
 namespace cuda {
 
@@ -36,7 +37,7 @@ struct FwdCol {
   bool ok;
 };
 
-__device__ __forceinline__ FwdCol fwd_col(const ConvDims& d, const float* x, int nidx, int N) {
+M2KD_HD FwdCol fwd_col(const ConvDims& d, const float* x, int nidx, int N) {
   if (nidx >= N) return {x, 0, 0, false};
   const int img = nidx / d.ohw, p = nidx - img * d.ohw;
   const int oy = p / d.ow, ox = p - oy * d.ow;
@@ -45,9 +46,9 @@ __device__ __forceinline__ FwdCol fwd_col(const ConvDims& d, const float* x, int
 
 // kernel width and kh*kw, compile-time when KS != 0
 template <int KS>
-__device__ __forceinline__ int kw_of(const ConvDims& d) { return KS ? KS : d.kw; }
+M2KD_HD int kw_of(const ConvDims& d) { return KS ? KS : d.kw; }
 template <int KS>
-__device__ __forceinline__ int khw_of(const ConvDims& d) { return KS ? KS * KS : d.khw; }
+M2KD_HD int khw_of(const ConvDims& d) { return KS ? KS * KS : d.khw; }
 
 // KS of a shape: 3 or 1 for square 3x3 / 1x1 kernels, else 0 (generic)
 inline int kernel_size_class(const ConvDims& d) {
@@ -57,7 +58,7 @@ inline int kernel_size_class(const ConvDims& d) {
 }
 
 template <int KS>
-__device__ __forceinline__ float fwd_b(const ConvDims& d, const FwdCol& col, int k) {
+M2KD_HD float fwd_b(const ConvDims& d, const FwdCol& col, int k) {
   if (!col.ok) return 0.f;
   const int khw = khw_of<KS>(d), kw = kw_of<KS>(d);
   const int ci = k / khw, rs = k - ci * khw;

@@ -2,51 +2,11 @@
 // Policy: transposes are folded into the row/column contexts (pointer + stride), so one kernel
 // serves all four cases; C = alpha*acc + beta*C with beta == 0 never reading C. Linear's bias
 // gradient is a column sum: one thread per column, rows summed in order (deterministic).
-#include "gemm_tile.cuh"
+#include "gemm_problem.cuh"
 
 namespace m2kd {
 namespace cuda {
 namespace {
-
-struct Strided {
-  const float* ptr;
-  int64_t stride;
-  bool ok;
-};
-
-// C[m,n] = alpha * sum_k opA[m,k] opB[k,n] + beta * C  (+ bias[n] when bias)
-struct GemmP {
-  int M, N, K;
-  const float* A;
-  int64_t lda;
-  bool ta;
-  const float* B;
-  int64_t ldb;
-  bool tb;
-  float* C;
-  int64_t ldc;
-  float alpha, beta;
-  const float* bias;
-  using ARow = Strided;
-  using BCol = Strided;
-  __device__ void k_range(int, int& k0, int& k1) const { k0 = 0; k1 = K; }
-  __device__ ARow arow(int m, int) const {
-    if (m >= M) return {A, 0, false};
-    return ta ? Strided{A + m, lda, true} : Strided{A + int64_t(m) * lda, 1, true};
-  }
-  __device__ BCol bcol(int n, int) const {
-    if (n >= N) return {B, 0, false};
-    return tb ? Strided{B + int64_t(n) * ldb, 1, true} : Strided{B + n, ldb, true};
-  }
-  __device__ float a(const ARow& r, int k) const { return r.ok ? r.ptr[k * r.stride] : 0.f; }
-  __device__ float b(const BCol& c, int k) const { return c.ok ? c.ptr[k * c.stride] : 0.f; }
-  __device__ void store(int m, int n, float acc, int) const {
-    float* c = C + int64_t(m) * ldc + n;
-    float v = alpha * acc;
-    if (bias) v += bias[n];
-    *c = beta == 0.f ? v : v + beta * *c;
-  }
-};
 
 // db[j] += sum_i dy[i, j]   (one thread per column, rows in order: deterministic)
 __global__ void col_sum_k(int64_t rows, int64_t cols, const float* __restrict__ dy, float* db) {

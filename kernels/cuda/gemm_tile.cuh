@@ -18,15 +18,38 @@ namespace cuda {
 constexpr int kTileThreads = 256;
 constexpr int kTileK = 16;
 
-template <class P, int BM, int BN, int TM, int TN>
-__global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
-  constexpr int NT = kTileThreads, BK = kTileK;
-  constexpr int TX = BN / TN, TY = BM / TM;
+// __host__ __device__: the index maps and the tile's thread -> element maps also run on the
+// host, in the workbench that checks them (kernels/cuda/workbench/index_check.cu)
+#define M2KD_HD __host__ __device__ __forceinline__
+
+// Which elements thread t loads and which outputs it owns, for a BM x BN tile with TM x TN
+// outputs per thread. The kernel and the host emulator both use exactly these.
+template <int BM, int BN, int TM, int TN>
+struct TileMap {
+  static constexpr int NT = kTileThreads, BK = kTileK;
+  static constexpr int TX = BN / TN, TY = BM / TM;
+  static constexpr int A_PER = BM * BK / NT;  // A elements per thread per k-tile
+  static constexpr int B_PER = BK * BN / NT;  // B elements per thread per k-tile
   static_assert(TX * TY == NT, "tile shape must use 256 threads");
   static_assert(NT % BK == 0 && NT % BN == 0, "loader mapping");
-  constexpr int A_PER = BM * BK / NT;
-  constexpr int B_PER = BK * BN / NT;
   static_assert(A_PER >= 1 && B_PER >= 1, "tile too small");
+  // A tile element (row a_m(t,i), column a_k(t)); k fastest across threads (coalesced rows)
+  M2KD_HD static int a_k(int t) { return t % BK; }
+  M2KD_HD static int a_m(int t, int i) { return t / BK + i * (NT / BK); }
+  // B tile element (row b_k(t,i), column b_n(t)); n fastest across threads
+  M2KD_HD static int b_n(int t) { return t % BN; }
+  M2KD_HD static int b_k(int t, int i) { return t / BN + i * (NT / BN); }
+  // outputs: rows out_m(t,i), columns out_n(t,j) of the block tile (strided: conflict-free
+  // shared-memory reads, coalesced stores)
+  M2KD_HD static int out_m(int t, int i) { return t / TX + i * TY; }
+  M2KD_HD static int out_n(int t, int j) { return t % TX + j * TX; }
+};
+
+template <class P, int BM, int BN, int TM, int TN>
+__global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
+  using Map = TileMap<BM, BN, TM, TN>;
+  constexpr int BK = kTileK;
+  constexpr int A_PER = Map::A_PER, B_PER = Map::B_PER;
 
   __shared__ float As[2][BK][BM + 1];  // +1: the k-fastest stores hit different banks
   __shared__ float Bs[2][BK][BN];
@@ -38,11 +61,11 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
   p.k_range(z, k0, k1);
 
   // loader mapping: A tile element (mm, kk) with kk fastest; B tile element (kk, nn), nn fastest
-  const int a_k = t % BK;
-  const int b_n = t % BN;
+  const int a_k = Map::a_k(t);
+  const int b_n = Map::b_n(t);
   typename P::ARow arow[A_PER];
 #pragma unroll
-  for (int i = 0; i < A_PER; ++i) arow[i] = p.arow(m0 + t / BK + i * (NT / BK), z);
+  for (int i = 0; i < A_PER; ++i) arow[i] = p.arow(m0 + Map::a_m(t, i), z);
   const typename P::BCol bcol = p.bcol(n0 + b_n, z);
 
   float ra[A_PER], rb[B_PER];
@@ -54,15 +77,15 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
     }
 #pragma unroll
     for (int i = 0; i < B_PER; ++i) {
-      const int k = kt + t / BN + i * (NT / BN);
+      const int k = kt + Map::b_k(t, i);
       rb[i] = k < k1 ? p.b(bcol, k) : 0.f;
     }
   };
   auto stash = [&](int buf) {
 #pragma unroll
-    for (int i = 0; i < A_PER; ++i) As[buf][a_k][t / BK + i * (NT / BK)] = ra[i];
+    for (int i = 0; i < A_PER; ++i) As[buf][a_k][Map::a_m(t, i)] = ra[i];
 #pragma unroll
-    for (int i = 0; i < B_PER; ++i) Bs[buf][t / BN + i * (NT / BN)][b_n] = rb[i];
+    for (int i = 0; i < B_PER; ++i) Bs[buf][Map::b_k(t, i)][b_n] = rb[i];
   };
 
   float acc[TM][TN];
@@ -71,7 +94,6 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
-  const int tx = t % TX, ty = t / TX;
   int buf = 0;
   if (k0 < k1) {
     load(k0);
@@ -84,9 +106,9 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
       for (int kk = 0; kk < BK; ++kk) {
         float a[TM], b[TN];
 #pragma unroll
-        for (int i = 0; i < TM; ++i) a[i] = As[buf][kk][ty + i * TY];
+        for (int i = 0; i < TM; ++i) a[i] = As[buf][kk][Map::out_m(t, i)];
 #pragma unroll
-        for (int j = 0; j < TN; ++j) b[j] = Bs[buf][kk][tx + j * TX];
+        for (int j = 0; j < TN; ++j) b[j] = Bs[buf][kk][Map::out_n(t, j)];
 #pragma unroll
         for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -103,11 +125,11 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
 
 #pragma unroll
   for (int i = 0; i < TM; ++i) {
-    const int m = m0 + ty + i * TY;
+    const int m = m0 + Map::out_m(t, i);
     if (m >= p.M) continue;
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
-      const int n = n0 + tx + j * TX;
+      const int n = n0 + Map::out_n(t, j);
       if (n < p.N) p.store(m, n, acc[i][j], z);
     }
   }

@@ -9,60 +9,10 @@
 // store. Inputs are [K,N,C,H,W], or one [N,C,H,W] shared by all K (the first layer).
 // Matches kernels/cpu/masked_conv_impl.inc up to float rounding (summation order differs:
 // the CPU sums taps in (step, tap) order, this kernel in tap order within 16-wide k-tiles).
-#include "conv_index.cuh"
+#include "conv_problems.cuh"
 
 namespace m2kd {
 namespace cuda {
-namespace {
-
-struct Steps {
-  int32_t v[kMaskedConvModelsPerLaunch];
-};
-
-template <int KS>
-struct MaskedConvP {
-  int M, N, Kd;  // M = o, N = n*oh*ow, Kd = c*kh*kw
-  ConvDims d;
-  const float* x;
-  int64_t x_model_stride;  // 0 when the input is shared
-  const float* w;
-  const uint8_t* mask;
-  Steps steps;  // by value (kernel parameter space)
-  const float* scale;
-  const float* shift;
-  const float* residual;
-  bool relu;
-  float* y;
-  struct ARow {
-    const float* wp;
-    const uint8_t* mp;
-    int step;
-    bool ok;
-  };
-  using BCol = FwdCol;
-  __device__ void k_range(int, int& k0, int& k1) const { k0 = 0; k1 = Kd; }
-  __device__ ARow arow(int m, int z) const {
-    const int64_t off = int64_t(m < M ? m : 0) * Kd;
-    return {w + off, mask + off, steps.v[z], m < M};
-  }
-  __device__ BCol bcol(int n, int z) const { return fwd_col(d, x + int64_t(z) * x_model_stride, n, N); }
-  __device__ float a(const ARow& r, int k) const {
-    if (!r.ok) return 0.f;
-    const int m = r.mp[k];
-    return (m >= 1 && m <= r.step) ? r.wp[k] : 0.f;
-  }
-  __device__ float b(const BCol& c, int k) const { return fwd_b<KS>(d, c, k); }
-  __device__ void store(int m, int n, float acc, int z) const {
-    const int img = n / d.ohw, p = n - img * d.ohw;
-    const int64_t idx = ((int64_t(z) * d.n + img) * d.o + m) * d.ohw + p;
-    float v = scale[z * d.o + m] * acc + shift[z * d.o + m];
-    if (residual) v += residual[idx];
-    if (relu) v = v > 0.f ? v : 0.f;
-    y[idx] = v;
-  }
-};
-
-}  // namespace
 
 void masked_conv2d_forward(const CudaExec& ex, int64_t K, const Conv2dShape& s, const float* x, bool shared_input,
                            const float* w, const uint8_t* mask, const int32_t* steps, const float* scale,
