@@ -33,10 +33,17 @@ BnSplit bn_split(const CudaExec& ex, int64_t n, int64_t c, int64_t hw) {
   return s;
 }
 
-// Value j of channel ch, j in [0, n*hw): plane j / hw, offset j % hw.
+// Value j of channel ch, j in [0, n*hw): plane j / hw, offset j % hw. 32-bit division (the
+// host checks n*c*hw < 2^31): a 64-bit one per element would dominate these memory-bound loops.
 __device__ __forceinline__ int64_t bn_index(int64_t j, int64_t ch, int64_t c, int64_t hw) {
-  const int64_t i = j / hw;
-  return (i * c + ch) * hw + (j - i * hw);
+  const unsigned jj = unsigned(j), h = unsigned(hw);
+  const unsigned i = jj / h;
+  return (int64_t(i) * c + ch) * hw + (jj - i * h);
+}
+
+// channel of flat element i of [n, c, hw]
+__device__ __forceinline__ int64_t bn_channel(int64_t i, int64_t c, int64_t hw) {
+  return int64_t((unsigned(i) / unsigned(hw)) % unsigned(c));
 }
 
 // parts[ch*g + b] = (sum (x-K), sum (x-K)^2) over block b's slice, K = x[ch*hw]
@@ -105,7 +112,7 @@ template <bool RELU>
 __global__ void bn_apply_k(int64_t total, int64_t c, int64_t hw, const float* __restrict__ x,
                            const float2* __restrict__ coef, float* __restrict__ y) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t ch = (i / hw) % c;
+    const int64_t ch = bn_channel(i, c, hw);
     const float2 ma = coef[ch];
     float v = (x[i] - ma.x) * ma.y + coef[c + ch].x;
     if (RELU) v = v > 0.f ? v : 0.f;
@@ -175,7 +182,7 @@ __global__ void bn_bwd_dx_k(int64_t total, int64_t c, int64_t hw, const float* _
                             const float* __restrict__ y, const float* __restrict__ dy,
                             const float* __restrict__ center, const float4* __restrict__ k, float* dx) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t ch = (i / hw) % c;
+    const int64_t ch = bn_channel(i, c, hw);
     const float4 kk = k[ch];
     float g = dy[i];
     if (RELU) g = y[i] > 0.f ? g : 0.f;
@@ -213,6 +220,7 @@ void batchnorm2d_forward_train(const CudaExec& ex, int64_t n, int64_t c, int64_t
                                float* running_mean, float* running_var, float* save_mean, float* save_invstd,
                                bool relu, float* y) {
   if (n <= 0 || c <= 0 || hw <= 0) return;
+  if (n * c * hw >= (int64_t(1) << 31)) throw CudaError("batchnorm2d_forward_train: more than 2^31 elements");
   if (c > 65535) throw CudaError("batchnorm2d_forward_train: more than 65535 channels");
   const int64_t cnt = n * hw;
   const BnSplit sp = bn_split(ex, n, c, hw);
@@ -234,6 +242,7 @@ void batchnorm2d_forward_eval(const CudaExec& ex, int64_t n, int64_t c, int64_t 
                               const float* gamma, const float* beta, const float* running_mean,
                               const float* running_var, float eps, bool relu, float* y) {
   if (n <= 0 || c <= 0 || hw <= 0) return;
+  if (n * c * hw >= (int64_t(1) << 31)) throw CudaError("batchnorm2d_forward_eval: more than 2^31 elements");
   float2* coef = static_cast<float2*>(ex.scratch(1, sizeof(float2) * 2 * size_t(c)));
   bn_eval_coef_k<<<small_grid(c), 128, 0, ex.stream()>>>(c, gamma, beta, running_mean, running_var, eps, coef);
   M2KD_LAUNCHED(ex, "batchnorm2d_forward_eval(coef)");
@@ -247,6 +256,7 @@ void batchnorm2d_backward(const CudaExec& ex, int64_t n, int64_t c, int64_t hw, 
                           const float* dy, const float* gamma, const float* save_mean, const float* save_invstd,
                           bool relu, float* dx, float* dgamma, float* dbeta, bool overwrite_dx) {
   if (n <= 0 || c <= 0 || hw <= 0) return;
+  if (n * c * hw >= (int64_t(1) << 31)) throw CudaError("batchnorm2d_backward: more than 2^31 elements");
   if (c > 65535) throw CudaError("batchnorm2d_backward: more than 65535 channels");
   const int64_t cnt = n * hw;
   const BnSplit sp = bn_split(ex, n, c, hw);
@@ -264,6 +274,7 @@ void batchnorm2d_backward_eval(const CudaExec& ex, int64_t n, int64_t c, int64_t
                                const float* running_var, float eps, bool relu, float* dx, float* dgamma,
                                float* dbeta) {
   if (n <= 0 || c <= 0 || hw <= 0) return;
+  if (n * c * hw >= (int64_t(1) << 31)) throw CudaError("batchnorm2d_backward_eval: more than 2^31 elements");
   if (c > 65535) throw CudaError("batchnorm2d_backward_eval: more than 65535 channels");
   const int64_t cnt = n * hw;
   const BnSplit sp = bn_split(ex, n, c, hw);
