@@ -19,6 +19,12 @@ export interface MemoryStats {
   pooledBlocks: number;
   peakLiveBytes: number;
   osAllocations: number;
+  /** CUDA builds only: the caching device allocator (bytes by size class held) */
+  deviceLiveBytes?: number;
+  deviceLiveBlocks?: number;
+  devicePooledBytes?: number;
+  devicePeakLiveBytes?: number;
+  deviceAllocations?: number;
 }
 
 export interface RuntimeInfo {

@@ -146,7 +146,7 @@ export function benchTrain(opts: { batch?: number; steps?: number; convReps?: nu
   }
   const conv = resnet32ConvShapes(batch).map((s) => benchConv(s, opts.convReps ?? 20, device));
   const tr = median(trainTimes), ev = median(evalTimes);
-  const mem = memory() as ReturnType<typeof memory> & { devicePeakLiveBytes?: number };
+  const mem = memory();
   const gpu = device === 'cuda' ? cudaInfo() : null;
   return {
     device,

@@ -234,9 +234,9 @@ t0.test('devices: explicit copies, no mixing, no leaks', async (t) => {
   }));
   step();
   synchronize();
-  const m0 = memory() as unknown as { deviceLiveBytes: number };
+  const m0 = memory();
   for (let i = 0; i < 5; i++) step();
-  const m1 = memory() as unknown as { deviceLiveBytes: number };
+  const m1 = memory();
   t.equal(m1.deviceLiveBytes, m0.deviceLiveBytes, 'device live bytes steady across steps');
 });
 
