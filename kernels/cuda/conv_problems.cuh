@@ -28,7 +28,7 @@ struct ConvFwdP {
   M2KD_HD float a(const ARow& r, int k) const { return r.ok ? r.ptr[k] : 0.f; }
   M2KD_HD float b(const BCol& c, int k) const { return fwd_b<KS>(d, c, k); }
   M2KD_HD void store(int m, int n, float acc, int) const {
-    const int img = n / d.ohw, p = n - img * d.ohw;
+    const int img = d.f_ohw.div(n), p = n - img * d.ohw;
     y[(int64_t(img) * d.o + m) * d.ohw + p] = bias ? acc + bias[m] : acc;
   }
 };
@@ -53,34 +53,34 @@ struct ConvBwdDataP {
   M2KD_HD ARow arow(int m, int) const { return {w + (m < M ? m : 0) * d.khw, m < M}; }
   M2KD_HD BCol bcol(int n, int) const {
     if (n >= N) return {dy, 0, 0, false};
-    const int img = n / d.hw, p = n - img * d.hw;
-    const int iy = p / d.w, ix = p - iy * d.w;
+    const int img = d.f_hw.div(n), p = n - img * d.hw;
+    const int iy = d.f_w.div(p), ix = p - iy * d.w;
     return {dy + int64_t(img) * d.o * d.ohw, iy + d.pad, ix + d.pad, true};
   }
   M2KD_HD float a(const ARow& r, int k) const {
     if (!r.ok) return 0.f;
     const int khw = khw_of<KS>(d);
-    const int o = k / khw, rs = k - o * khw;
+    const int o = div_khw<KS>(d, k), rs = k - o * khw;
     return r.ptr[int64_t(o) * d.c * khw + rs];
   }
   M2KD_HD float b(const BCol& c, int k) const {
     if (!c.ok) return 0.f;
     const int khw = khw_of<KS>(d), kw = kw_of<KS>(d);
-    const int o = k / khw, rs = k - o * khw;
-    const int r = rs / kw, s = rs - r * kw;
+    const int o = div_khw<KS>(d, k), rs = k - o * khw;
+    const int r = div_kw<KS>(d, rs), s = rs - r * kw;
     const int ty = c.ty0 - r, tx = c.tx0 - s;
     if (ty < 0 || tx < 0) return 0.f;
     int oy = ty, ox = tx;
     if (d.stride > 1) {
-      oy = ty / d.stride;
-      ox = tx / d.stride;
+      oy = d.f_stride.div(ty);
+      ox = d.f_stride.div(tx);
       if (oy * d.stride != ty || ox * d.stride != tx) return 0.f;
     }
     if (oy >= d.oh || ox >= d.ow) return 0.f;
     return c.ptr[(o * d.oh + oy) * d.ow + ox];
   }
   M2KD_HD void store(int m, int n, float acc, int) const {
-    const int img = n / d.hw, p = n - img * d.hw;
+    const int img = d.f_hw.div(n), p = n - img * d.hw;
     float* t = dx + (int64_t(img) * d.c + m) * d.hw + p;
     *t += acc;
   }
@@ -111,19 +111,19 @@ struct ConvBwdWeightP {
   M2KD_HD ARow arow(int m, int) const { return {dy + (m < M ? m : 0) * d.ohw, m < M}; }
   M2KD_HD BCol bcol(int n, int) const {
     if (n >= N) return {x, 0, 0, false};
-    const int ci = n / d.khw, rs = n - ci * d.khw;
-    const int r = rs / d.kw, s = rs - r * d.kw;
+    const int ci = d.f_khw.div(n), rs = n - ci * d.khw;
+    const int r = d.f_kw.div(rs), s = rs - r * d.kw;
     return {x + ci * d.hw, r - d.pad, s - d.pad, true};
   }
   M2KD_HD float a(const ARow& r, int k) const {
     if (!r.ok) return 0.f;
-    const int img = k / d.ohw, p = k - img * d.ohw;
+    const int img = d.f_ohw.div(k), p = k - img * d.ohw;
     return r.ptr[int64_t(img) * d.o * d.ohw + p];
   }
   M2KD_HD float b(const BCol& c, int k) const {
     if (!c.ok) return 0.f;
-    const int img = k / d.ohw, p = k - img * d.ohw;
-    const int oy = p / d.ow, ox = p - oy * d.ow;
+    const int img = d.f_ohw.div(k), p = k - img * d.ohw;
+    const int oy = d.f_ow.div(p), ox = p - oy * d.ow;
     const int iy = oy * d.stride + c.roff, ix = ox * d.stride + c.soff;
     if (unsigned(iy) >= unsigned(d.h) || unsigned(ix) >= unsigned(d.w)) return 0.f;
     return c.ptr[int64_t(img) * d.c * d.hw + iy * d.w + ix];
@@ -172,7 +172,7 @@ struct MaskedConvP {
   }
   M2KD_HD float b(const BCol& c, int k) const { return fwd_b<KS>(d, c, k); }
   M2KD_HD void store(int m, int n, float acc, int z) const {
-    const int img = n / d.ohw, p = n - img * d.ohw;
+    const int img = d.f_ohw.div(n), p = n - img * d.ohw;
     const int64_t idx = ((int64_t(z) * d.n + img) * d.o + m) * d.ohw + p;
     float v = scale[z * d.o + m] * acc + shift[z * d.o + m];
     if (residual) v += residual[idx];

@@ -289,7 +289,33 @@ static void check_gemm(int M, int N, int K, bool ta, bool tb, float alpha, float
               [&](const char* t) { expect_close(C, want, 1e-4 * std::sqrt(double(K)), 1e-5, name + " " + t); });
 }
 
+// FastDiv against integer division: all small divisors, edges, and random large ones
+static void check_fastdiv() {
+  std::mt19937 r(3);
+  std::uniform_int_distribution<int> big(1, 0x7fffffff);
+  long bad = 0, n = 0;
+  auto one = [&](int d, int x) {
+    ++n;
+    if (FastDiv::make(d).div(x) != x / d) {
+      if (bad++ < 5) std::printf("FAIL fastdiv %d / %d: %d vs %d\n", x, d, FastDiv::make(d).div(x), x / d);
+    }
+  };
+  for (int d = 1; d <= 5000; ++d) {
+    const FastDiv f = FastDiv::make(d);
+    for (int x = 0; x < 3 * d + 5; ++x)
+      if (f.div(x) != x / d && bad++ < 5) std::printf("FAIL fastdiv %d / %d\n", x, d);
+    for (int x : {0x7fffffff, 0x7ffffffe, 0x40000000, (0x7fffffff / d) * d, (0x7fffffff / d) * d - 1}) one(d, x);
+    for (int i = 0; i < 50; ++i) one(d, big(r));
+  }
+  for (int i = 0; i < 200000; ++i) one(big(r), big(r));
+  for (int d : {0x7fffffff, 0x40000001, 0x40000000, 0x3fffffff, 65537, 65536}) {
+    one(d, 0x7fffffff); one(d, d); one(d, d - 1); one(d, 0);
+  }
+  expect(bad == 0, "FastDiv equals integer division (" + std::to_string(n) + " random and edge cases + all x < 3d for d <= 5000)");
+}
+
 int main() {
+  check_fastdiv();
   const Shape s3[] = {{2, 3, 9, 9, 4, 3, 3, 1, 1}, {3, 16, 17, 13, 32, 3, 3, 2, 1}, {1, 5, 7, 7, 70, 3, 3, 1, 0},
                       {2, 16, 8, 8, 16, 3, 3, 1, 1}, {1, 2, 5, 6, 3, 3, 3, 3, 2}};
   for (const Shape& s : s3) check_conv<3>(s);
