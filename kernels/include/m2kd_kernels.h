@@ -176,3 +176,39 @@ void sgd_update(const Exec& ex, int64_t count, float* w, const float* grad, floa
                 const uint8_t* frozen, float lr, float momentum, float weight_decay);
 
 }  // namespace m2kd
+
+// =======================================================================================
+// Fused masked convolution (the teacher bank). kernels/cpu/masked_conv*; exact semantics are
+// documented atop kernels/cpu/masked_conv_impl.inc (a CUDA twin must match them).
+namespace m2kd {
+
+// Largest step id a mask may hold (u8 masks; 0 = free).
+constexpr int kMaskedConvMaxStep = 255;
+
+// A plan for one conv weight: per output channel, its taps with mask m >= 1 sorted by step,
+// so that the model of step s uses a prefix of the list. Plain int32 buffer (caller-owned):
+//   [0] magic 0x4D4B4350 ('MKCP'), [1] o, [2] c, [3] kh, [4] kw, [5..7] 0
+//   counts  [o][256] at 8:                 counts[o][s] = #taps of channel o with 1 <= m <= s
+//   taps    [o][c*kh*kw] at 8 + o*256:     tap index (ci*kh + i)*kw + j, sorted by (m, index)
+//   weights [o][c*kh*kw] after the taps:   float bits of w at that tap
+int64_t masked_conv_plan_ints(int64_t o, int64_t c, int64_t kh, int64_t kw);
+// Builds the plan (serial; O(o*c*kh*kw)). w OIHW fp32, mask u8 of the same shape.
+void masked_conv_build_plan(int64_t o, int64_t c, int64_t kh, int64_t kw, const float* w,
+                            const uint8_t* mask, int32_t* plan);
+
+struct MaskedConvShape {
+  int64_t k;                    // models
+  int64_t n, c, h, w;           // per-model input [n,c,h,w]
+  int64_t o, kh, kw;            // weight [o,c,kh,kw]
+  int64_t stride, pad;          // same in both spatial dims
+  int64_t oh, ow;               // = (h + 2*pad - kh) / stride + 1, likewise ow
+  bool shared_input;            // x is one [n,c,h,w] for all k models (else [k,n,c,h,w])
+};
+// y[k][n][o][p] = act(scale[k*o+o'] * sum_{taps with 1 <= m <= steps[k]} w * x_k + shift[k*o+o']
+//                     + residual[k][n][o][p])      (residual may be null; act = relu or identity)
+// steps[k] in [0, kMaskedConvMaxStep]. y: [k,n,o,oh,ow], overwritten.
+void masked_conv_forward(const Exec& ex, const MaskedConvShape& s, const int32_t* plan,
+                         const int32_t* steps, const float* x, const float* scale,
+                         const float* shift, const float* residual, bool relu, float* y);
+
+}  // namespace m2kd

@@ -1,2 +1,3 @@
 export * from './stats';
 export * from './train';
+export * from './reconstruct';

@@ -4,23 +4,29 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs, Flags } from './args';
 import { ProgressBar } from './progress';
+import { reportCommand, compareCommand, REPORT_USAGE } from '../report/commands';
+import { trainCommand, sweepCommand, TRAIN_USAGE } from './train';
 import { runtimeInfo, setThreads, checkDevice, cudaInfo } from '../engine';
 import type { Device } from '../engine';
 import { ResNet32 } from '../nn';
 import { loadMnist } from '../data';
 import { trainSupervised, evaluate, MNIST_DEFAULTS } from '../train';
-import { benchTrain } from '../bench';
+import { benchTrain, benchReconstruct } from '../bench';
 import { saveCheckpoint } from '../io';
 
 const HELP = `m2kd — class-incremental learning with M²KD on a native tensor engine
 
 usage:
+${TRAIN_USAGE}
+${REPORT_USAGE}
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
-  m2kd train-mnist [options]        train ResNet-32 on the built-in MNIST digits (npm start)
+  m2kd train-mnist [options]        plain (not incremental) ResNet-32 training on the built-in MNIST digits
       --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
   m2kd bench train [--json] [--steps N (20)] [--batch N (128)] [--device cpu|cuda]
                                     ResNet-32 train/eval images/s and conv GFLOP/s
-common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu|cuda (bench)
+  m2kd bench reconstruct [--json] [--k 4,9,19] [--batch N (128)] [--ratio X (0.75)] [--repeats N (10)]
+                                    teacher-bank images x models/s (K pruned models in one pass)
+common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu|cuda (bench train)
 environment: M2KD_SIMD=avx2|scalar forces a lower SIMD level
 `;
 
@@ -104,9 +110,31 @@ async function trainMnist(f: Flags): Promise<void> {
 
 // Benchmarks. --device reaches each bench through common(f) (validated, with the reason when cuda
 // is unavailable); a bench builds its work inside withDevice(device, ...) and closes each timed
-// call with synchronize(device). Hook for `bench reconstruct` (branch kern): same plumbing.
+// call with synchronize(device). Hook for `bench reconstruct`: pass `device` to benchReconstruct
+// the same way once maskedConv2d dispatches to masked_conv_forward_cuda (docs/cuda.md).
+function benchReconstructCmd(f: Flags): void {
+  const json = f.bool('json');
+  const K = f.str('k', '4,9,19').split(',').map((s) => Number(s.trim()));
+  const batch = f.int('batch', 128);
+  const ratio = f.num('ratio', 0.75);
+  const repeats = f.int('repeats', 10);
+  const device = common(f);
+  if (device !== 'cpu')
+    throw new Error(`bench reconstruct --device ${device}: the teacher bank does not run on ${device} yet (hook: docs/cuda.md)`);
+  f.done();
+  const r = benchReconstruct({ K, batch, ratio, repeats });
+  if (json) {
+    console.log(JSON.stringify(r));
+    return;
+  }
+  console.log(`teacher bank, ResNet-32, batch ${r.batch}, ratio ${r.ratio}, ${r.threads} threads, ${r.isa}`);
+  for (const x of r.results)
+    console.log(`  K=${String(x.K).padStart(3)}  ${x.images_models_per_s.toFixed(0).padStart(7)} images*models/s  ${x.ms_per_batch.toFixed(1).padStart(8)} ms/batch  mean density ${x.mean_density.toFixed(3)}`);
+}
+
 function bench(sub: string | undefined, f: Flags): void {
-  if (sub !== 'train') throw new Error(`unknown benchmark '${sub ?? ''}' (available: train)`);
+  if (sub === 'reconstruct') return benchReconstructCmd(f);
+  if (sub !== 'train') throw new Error(`unknown benchmark '${sub ?? ''}' (available: train, reconstruct)`);
   const json = f.bool('json');
   const steps = f.int('steps', 20);
   const batch = f.int('batch', 128, 2);
@@ -131,8 +159,18 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = positional[0];
   try {
     switch (cmd) {
+      case 'report':
+      case 'compare':
+        await (cmd === 'report' ? reportCommand : compareCommand)(argv.filter((_, i) => i !== argv.indexOf(cmd)));
+        break;
       case 'doctor':
         doctor(f);
+        break;
+      case 'train':
+        await trainCommand(f, argv);
+        break;
+      case 'sweep':
+        await sweepCommand(f, argv);
         break;
       case 'train-mnist':
         await trainMnist(f);

@@ -18,6 +18,10 @@ export interface ImageDataset {
   classNames: string[];
   train: ImageSet;
   test: ImageSet;
+  /** where it was loaded from (a folder), when it came from files */
+  source?: string;
+  /** the per-channel statistics both splits were normalised with, when they were */
+  normalization?: { mean: number[]; std: number[] };
 }
 
 export function imageSize(s: ImageSet): number {

@@ -33,8 +33,8 @@ export class ResNet32Aux extends ResNet32 {
   }
 
   /** Adds n classes to both heads (parameters are replaced: rebuild optimizers afterwards). */
-  growClasses(n: number): void {
-    this.fc.grow(n);
-    this.auxfc.grow(n);
+  growClasses(n: number, rng?: Rng): void {
+    this.fc.grow(n, rng ? rng.fork(rng.stream + 1) : undefined);
+    this.auxfc.grow(n, rng ? rng.fork(rng.stream + 2) : undefined);
   }
 }

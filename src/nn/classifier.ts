@@ -18,17 +18,21 @@ export class IncrementalClassifier extends Layer {
     return this.weight.shape[0];
   }
 
-  /** Adds n output rows. The parameter tensors are replaced (recreate optimizers afterwards). */
-  grow(n: number): void {
+  /**
+   * Adds n output rows, initialised from `rng` (default: the classifier's own generator; pass
+   * one derived from the step for runs that must resume bit-exactly). The parameter tensors are
+   * replaced (recreate optimizers afterwards).
+   */
+  grow(n: number, rng: Rng = this.rng): void {
     if (!Number.isInteger(n) || n < 1) throw new Error(`IncrementalClassifier.grow: n must be a positive integer, got ${n}`);
     const c = this.classes, f = this.inFeatures;
     const bound = 1 / Math.sqrt(f);
     const w = new Float32Array((c + n) * f);
     if (c > 0) w.set(this.weight.toFloat32());
-    w.set(this.rng.uniform(n * f, -bound, bound), c * f);
+    w.set(rng.uniform(n * f, -bound, bound), c * f);
     const b = new Float32Array(c + n);
     if (c > 0) b.set(this.bias.toFloat32());
-    b.set(this.rng.uniform(n, -bound, bound), c);
+    b.set(rng.uniform(n, -bound, bound), c);
     this.weight = this.replaceParameter('weight', Tensor.fromArray(w, [c + n, f]));
     this.bias = this.replaceParameter('bias', Tensor.fromArray(b, [c + n]));
   }

@@ -8,3 +8,4 @@ export * from './pool';
 export * from './loss';
 export * from './columns';
 export * from './flip';
+export * from './maskedConv';

@@ -1,0 +1,310 @@
+// ImageNet-style image folders: root/train/<class>/**/*.{jpg,jpeg,png} and root/val/<class>/...
+// (or root/test/<class>/...). Classes are the train sub-folders in code-point order; images are
+// decoded with sharp, converted to 8-bit sRGB (alpha dropped), resized to size x size (default:
+// scale to cover, centre crop) and stored as [0, 1] NCHW floats.
+// Decoding is slow, so the decoded u8 pixels are cached in one binary file per (root, size, fit),
+// in <root>/.m2kd-cache/ or a given cacheDir, or os.tmpdir()/m2kd-cache when those cannot be
+// written. The cache holds a key (a hash of every file's path, size and mtime, the class names,
+// the size and the fit) and a SHA-256 of its bytes; it is used only when both match, otherwise it
+// is rebuilt. It is written atomically.
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type SharpNs = require('sharp');
+import { writeFileAtomic } from '../io/atomic';
+import { ImageDataset, ImageSet } from './dataset';
+import { bytesToUnit, isDir, requireDir } from './files';
+
+export type FolderFit = 'cover' | 'fill' | 'contain';
+
+export type FolderEvent =
+  | { kind: 'scan'; root: string; classes: number; train: number; test: number }
+  | { kind: 'decode'; file: string; done: number; total: number }
+  | { kind: 'cache'; status: 'hit' | 'miss' | 'invalid' | 'written' | 'unwritable' | 'disabled'; file?: string; reason?: string };
+
+export interface FolderOptions {
+  /** output side in pixels (default 32) */
+  size?: number;
+  /** how to resize: 'cover' scales to cover then centre-crops (default), 'fill' stretches, 'contain' letterboxes with black */
+  fit?: FolderFit;
+  /** where to keep the decoded-image cache (default <root>/.m2kd-cache); false disables it */
+  cacheDir?: string | false;
+  /** dataset name (default: the root folder's name) */
+  name?: string;
+  /** file extensions taken as images, lower case without dot (default jpg, jpeg, png); other files are ignored */
+  extensions?: string[];
+  /** images decoded at once (default 4) */
+  concurrency?: number;
+  /** progress and cache reports */
+  onEvent?: (e: FolderEvent) => void;
+}
+
+interface Entry {
+  file: string;
+  rel: string;
+  label: number;
+  size: number;
+  mtimeMs: number;
+}
+
+const CACHE_MAGIC = Buffer.from('M2KDFC01', 'latin1');
+const CACHE_VERSION = 1;
+
+function listFiles(dir: string, exts: Set<string>): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    const ents = fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of ents) {
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (exts.has(path.extname(e.name).slice(1).toLowerCase())) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function subdirs(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && isDir(path.join(dir, e.name)))))
+    .map((e) => e.name)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function scanSplit(root: string, splitDir: string, classNames: string[], exts: Set<string>): Entry[] {
+  const index = new Map(classNames.map((c, i) => [c, i]));
+  const entries: Entry[] = [];
+  for (const c of subdirs(splitDir)) {
+    const label = index.get(c);
+    if (label === undefined)
+      throw new Error(`${path.join(splitDir, c)}: class folder '${c}' is not among the ${classNames.length} classes of ${path.join(root, 'train')}`);
+    for (const file of listFiles(path.join(splitDir, c), exts)) {
+      const st = fs.statSync(file);
+      entries.push({ file, rel: path.relative(root, file), label, size: st.size, mtimeMs: st.mtimeMs });
+    }
+  }
+  return entries;
+}
+
+type SharpFn = typeof SharpNs;
+let sharpFn: SharpFn | null = null;
+/** sharp is loaded on first use, so importing the package does not load libvips. */
+function getSharp(): SharpFn {
+  if (!sharpFn) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      sharpFn = require('sharp') as SharpFn;
+    } catch (e) {
+      throw new Error(`image folder dataset: cannot load the image decoder (npm package 'sharp'): ${(e as Error).message}`);
+    }
+  }
+  return sharpFn;
+}
+
+/** Decodes one image file to size x size x 3 u8 RGB (HWC). */
+export async function decodeImage(file: string, size: number, fit: FolderFit = 'cover'): Promise<Buffer> {
+  let out: { data: Buffer; info: SharpNs.OutputInfo };
+  try {
+    out = await getSharp()(file)
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(size, size, { fit, position: 'centre', background: { r: 0, g: 0, b: 0 } })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new Error(`cannot decode image ${file}: ${(e as Error).message}`);
+  }
+  const { width, height, channels } = out.info;
+  if (width !== size || height !== size || channels !== 3)
+    throw new Error(`cannot decode image ${file}: got ${width}x${height}x${channels}, expected ${size}x${size}x3`);
+  return out.data;
+}
+
+async function decodeAll(entries: Entry[], size: number, fit: FolderFit, concurrency: number, emit: (e: FolderEvent) => void, progress: { done: number; total: number }): Promise<Uint8Array> {
+  const per = 3 * size * size;
+  const hw = size * size;
+  const out = new Uint8Array(entries.length * per);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= entries.length) return;
+      const hwc = await decodeImage(entries[i].file, size, fit);
+      // HWC -> CHW
+      const base = i * per;
+      for (let p = 0, q = 0; p < hw; p++, q += 3) {
+        out[base + p] = hwc[q];
+        out[base + hw + p] = hwc[q + 1];
+        out[base + 2 * hw + p] = hwc[q + 2];
+      }
+      progress.done++;
+      emit({ kind: 'decode', file: entries[i].file, done: progress.done, total: progress.total });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, entries.length)) }, worker));
+  return out;
+}
+
+interface Decoded {
+  train: { labels: Int32Array; pixels: Uint8Array };
+  test: { labels: Int32Array; pixels: Uint8Array };
+}
+
+function cacheKey(classNames: string[], train: Entry[], test: Entry[], size: number, fit: FolderFit): string {
+  const h = crypto.createHash('sha256');
+  h.update(JSON.stringify({ v: CACHE_VERSION, size, fit, classNames }));
+  for (const [split, list] of [['train', train], ['test', test]] as const)
+    for (const e of list) h.update(`\n${split}\t${e.rel}\t${e.label}\t${e.size}\t${e.mtimeMs}`);
+  return h.digest('hex');
+}
+
+function encodeCache(key: string, classNames: string[], size: number, d: Decoded): Buffer {
+  const header = Buffer.from(JSON.stringify({ version: CACHE_VERSION, key, size, channels: 3, classNames, train: d.train.labels.length, test: d.test.labels.length }), 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(header.length, 0);
+  const parts: Buffer[] = [CACHE_MAGIC, len, header];
+  for (const s of [d.train, d.test]) {
+    parts.push(Buffer.from(s.labels.buffer, s.labels.byteOffset, s.labels.byteLength));
+    parts.push(Buffer.from(s.pixels.buffer, s.pixels.byteOffset, s.pixels.byteLength));
+  }
+  const body = Buffer.concat(parts);
+  return Buffer.concat([body, crypto.createHash('sha256').update(body).digest()]);
+}
+
+/** The cache's content if it is intact and has this key; otherwise the reason it is not usable. */
+function decodeCache(buf: Buffer, key: string, size: number, classes: number): Decoded | string {
+  if (buf.length < CACHE_MAGIC.length + 4 + 32) return `too short (${buf.length} bytes)`;
+  if (!buf.subarray(0, CACHE_MAGIC.length).equals(CACHE_MAGIC)) return 'bad magic';
+  const body = buf.subarray(0, buf.length - 32);
+  if (!crypto.createHash('sha256').update(body).digest().equals(buf.subarray(buf.length - 32))) return 'checksum mismatch';
+  const hlen = buf.readUInt32LE(CACHE_MAGIC.length);
+  let header: { version: number; key: string; size: number; channels: number; train: number; test: number };
+  try {
+    header = JSON.parse(buf.subarray(CACHE_MAGIC.length + 4, CACHE_MAGIC.length + 4 + hlen).toString('utf8'));
+  } catch {
+    return 'unreadable header';
+  }
+  if (header.version !== CACHE_VERSION) return `version ${header.version}, expected ${CACHE_VERSION}`;
+  if (header.key !== key) return 'the files changed';
+  if (header.size !== size || header.channels !== 3) return 'other image size';
+  const per = 3 * size * size;
+  let off = CACHE_MAGIC.length + 4 + hlen;
+  const expected = off + (header.train + header.test) * (4 + per);
+  if (body.length !== expected) return `${body.length} bytes, expected ${expected}`;
+  const read = (n: number) => {
+    const labels = new Int32Array(n);
+    const lb = Buffer.from(labels.buffer);
+    buf.copy(lb, 0, off, off + 4 * n);
+    off += 4 * n;
+    const pixels = new Uint8Array(n * per);
+    buf.copy(pixels, 0, off, off + n * per);
+    off += n * per;
+    return { labels, pixels };
+  };
+  const train = read(header.train), test = read(header.test);
+  for (const s of [train, test]) for (const l of s.labels) if (l < 0 || l >= classes) return `label ${l} out of range`;
+  return { train, test };
+}
+
+function toSet(d: { labels: Int32Array; pixels: Uint8Array }, size: number): ImageSet {
+  const images = new Float32Array(d.pixels.length);
+  bytesToUnit(d.pixels, images);
+  return { images, labels: d.labels, n: d.labels.length, channels: 3, height: size, width: size };
+}
+
+/** The folder's cache file name for (root, size, fit), in each place it may be kept, in the order tried. */
+export function folderCacheFiles(root: string, size: number, fit: FolderFit, cacheDir?: string): string[] {
+  const abs = path.resolve(root);
+  const id = crypto.createHash('sha256').update(`${abs}\n${size}\n${fit}`).digest('hex').slice(0, 16);
+  const name = `folder-${id}-${size}px.bin`;
+  const dirs = [cacheDir ?? path.join(abs, '.m2kd-cache'), path.join(os.tmpdir(), 'm2kd-cache')];
+  return dirs.map((d) => path.join(d, name));
+}
+
+/** Loads an image-folder dataset (see the file comment), from its cache when that is valid. */
+export async function loadFolderDataset(root: string, opts: FolderOptions = {}): Promise<ImageDataset> {
+  const size = opts.size ?? 32;
+  if (!Number.isInteger(size) || size < 1 || size > 4096) throw new Error(`loadFolderDataset: size must be an integer in [1, 4096], got ${size}`);
+  const fit = opts.fit ?? 'cover';
+  if (!['cover', 'fill', 'contain'].includes(fit)) throw new Error(`loadFolderDataset: fit must be 'cover', 'fill' or 'contain', got ${JSON.stringify(fit)}`);
+  const concurrency = opts.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`loadFolderDataset: concurrency must be a positive integer, got ${concurrency}`);
+  const exts = new Set((opts.extensions ?? ['jpg', 'jpeg', 'png']).map((e) => e.replace(/^\./, '').toLowerCase()));
+  const emit = opts.onEvent ?? (() => undefined);
+  const absRoot = path.resolve(root);
+  const name = opts.name ?? path.basename(absRoot);
+
+  requireDir(absRoot, `image folder dataset`);
+  const trainDir = path.join(absRoot, 'train');
+  if (!isDir(trainDir)) throw new Error(`image folder dataset: missing ${trainDir} (expected ${absRoot}/train/<class>/*.jpg and ${absRoot}/val/<class>/*.jpg)`);
+  const testDir = [path.join(absRoot, 'val'), path.join(absRoot, 'test')].find(isDir);
+  if (!testDir) throw new Error(`image folder dataset: missing ${path.join(absRoot, 'val')} (or ${path.join(absRoot, 'test')}) beside ${trainDir}`);
+  const classNames = subdirs(trainDir);
+  if (classNames.length === 0) throw new Error(`image folder dataset: ${trainDir} has no class folders`);
+  const train = scanSplit(absRoot, trainDir, classNames, exts);
+  const test = scanSplit(absRoot, testDir, classNames, exts);
+  const counts = new Array<number>(classNames.length).fill(0);
+  for (const e of train) counts[e.label]++;
+  const empty = classNames.filter((_, i) => counts[i] === 0);
+  if (empty.length)
+    throw new Error(`image folder dataset: no ${[...exts].join('/')} images for class${empty.length > 1 ? 'es' : ''} ${empty.slice(0, 5).join(', ')}${empty.length > 5 ? ', ...' : ''} in ${trainDir}`);
+  emit({ kind: 'scan', root: absRoot, classes: classNames.length, train: train.length, test: test.length });
+
+  const key = cacheKey(classNames, train, test, size, fit);
+  const cacheFiles = opts.cacheDir === false ? [] : folderCacheFiles(absRoot, size, fit, opts.cacheDir);
+  if (opts.cacheDir === false) emit({ kind: 'cache', status: 'disabled' });
+  let decoded: Decoded | null = null;
+  for (const f of cacheFiles) {
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(f);
+    } catch {
+      continue;
+    }
+    const r = decodeCache(buf, key, size, classNames.length);
+    if (typeof r === 'string') emit({ kind: 'cache', status: 'invalid', file: f, reason: r });
+    else {
+      decoded = r;
+      emit({ kind: 'cache', status: 'hit', file: f });
+      break;
+    }
+  }
+  if (!decoded) {
+    if (cacheFiles.length) emit({ kind: 'cache', status: 'miss', file: cacheFiles[0] });
+    const progress = { done: 0, total: train.length + test.length };
+    const trainPixels = await decodeAll(train, size, fit, concurrency, emit, progress);
+    const testPixels = await decodeAll(test, size, fit, concurrency, emit, progress);
+    decoded = {
+      train: { labels: Int32Array.from(train, (e) => e.label), pixels: trainPixels },
+      test: { labels: Int32Array.from(test, (e) => e.label), pixels: testPixels },
+    };
+    if (cacheFiles.length) {
+      const bytes = encodeCache(key, classNames, size, decoded);
+      const reasons: string[] = [];
+      let written = false;
+      for (const f of cacheFiles) {
+        try {
+          fs.mkdirSync(path.dirname(f), { recursive: true });
+          writeFileAtomic(f, bytes);
+          emit({ kind: 'cache', status: 'written', file: f });
+          written = true;
+          break;
+        } catch (e) {
+          reasons.push((e as Error).message);
+        }
+      }
+      if (!written) emit({ kind: 'cache', status: 'unwritable', reason: reasons.join('; ') });
+    }
+  }
+  return {
+    name,
+    classes: classNames.length,
+    classNames,
+    train: toSet(decoded.train, size),
+    test: toSet(decoded.test, size),
+    source: absRoot,
+  };
+}
