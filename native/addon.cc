@@ -66,6 +66,16 @@ void* Args::buf_raw(size_t i, const char* name, DType dt, int64_t count, bool op
   if (count < 0 || b.count < count)
     fail(std::string("buffer '") + name + "' holds " + std::to_string(b.count) + " elements, needs " +
          std::to_string(count));
+  if (b.device != Device::cpu && devices_ == Devices::cpu)
+    fail(std::string("buffer '") + name + "' is on " + device_name(b.device) +
+         " but this op has no kernel there (move it with .to('cpu'))");
+  if (device_from_ == nullptr) {
+    device_ = b.device;
+    device_from_ = name;
+  } else if (b.device != device_) {
+    fail(std::string("device mismatch: buffer '") + name + "' is on " + device_name(b.device) + " but '" +
+         device_from_ + "' is on " + device_name(device_) + " (no implicit copies: use .to(device))");
+  }
   return b.ptr;
 }
 
@@ -95,14 +105,64 @@ DType parse_dtype(const Args& a, const Napi::Value& v) {
   a.fail("unknown dtype '" + s + "' (expected f32, i32 or u8)");
 }
 
-// alloc(dtype, count, zero) -> handle
+Device parse_device(const Args& a, const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || info[i].IsUndefined() || info[i].IsNull()) return Device::cpu;
+  std::string s = info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : "";
+  if (s == "cpu") return Device::cpu;
+  if (s == "cuda") return Device::cuda;
+  a.fail("unknown device '" + s + "' (expected cpu or cuda)");
+}
+
+// Copies between two blocks of one dtype; cross-device only when `transfer` (explicit .to()).
+void copy_bytes(const Args& a, const Block& d, size_t doff, const Block& s, size_t soff, size_t bytes, bool transfer) {
+  if (bytes == 0) return;
+  uint8_t* dp = static_cast<uint8_t*>(d.ptr) + doff;
+  const uint8_t* sp = static_cast<const uint8_t*>(s.ptr) + soff;
+  if (d.device == Device::cpu && s.device == Device::cpu) {
+    std::memmove(dp, sp, bytes);
+    return;
+  }
+  if (d.device != s.device && !transfer)
+    a.fail(std::string("device mismatch: src is on ") + device_name(s.device) + ", dst on " + device_name(d.device) +
+           " (no implicit copies: use .to(device))");
+#ifdef M2KD_WITH_CUDA
+  const CopyKind k = d.device == s.device ? CopyKind::d2d : d.device == Device::cuda ? CopyKind::h2d : CopyKind::d2h;
+  cuda_copy(dp, sp, bytes, k);
+#else
+  a.fail("device cuda: this addon was built without CUDA");
+#endif
+}
+
+// alloc(dtype, count, zero, device = 'cpu') -> handle
 M2KD_OP(alloc) {
   Args a(info, "alloc");
   DType dt = parse_dtype(a, info[0]);
   int64_t count = a.i64(1, "count");
   a.require(count >= 0, "count must be >= 0");
   bool zero = info.Length() > 2 && info[2].ToBoolean().Value();
-  return Napi::Number::New(info.Env(), double(storage_alloc(info.Env(), dt, count, zero)));
+  Device dev = parse_device(a, info, 3);
+  return Napi::Number::New(info.Env(), double(storage_alloc(info.Env(), dt, count, zero, dev)));
+}
+
+// to_device(handle, device) -> new handle holding a copy on `device` (the explicit transfer)
+M2KD_OP(to_device) {
+  Args a(info, "to_device");
+  Block s = storage_get(a.i64(0, "handle"), "to_device");
+  Device dev = parse_device(a, info, 1);
+  int64_t id = storage_alloc(info.Env(), s.dtype, s.count, false, dev);
+  try {
+    copy_bytes(a, storage_get(id, "to_device"), 0, s, 0, s.bytes, true);
+  } catch (...) {
+    storage_free(id);
+    throw;
+  }
+  return Napi::Number::New(info.Env(), double(id));
+}
+
+// device_of(handle) -> 'cpu' | 'cuda'
+M2KD_OP(device_of) {
+  Args a(info, "device_of");
+  return Napi::String::New(info.Env(), device_name(storage_get(a.i64(0, "handle"), "device_of").device));
 }
 
 // free(handle)
@@ -130,7 +190,14 @@ M2KD_OP(write) {
     a.fail("write of " + std::to_string(n) + " elements at " + std::to_string(off) + " overflows a buffer of " +
            std::to_string(b.count));
   uint8_t* src = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  std::memcpy(static_cast<uint8_t*>(b.ptr) + size_t(off) * dtype_size(want), src, size_t(n) * dtype_size(want));
+  uint8_t* dst = static_cast<uint8_t*>(b.ptr) + size_t(off) * dtype_size(want);
+  if (b.device == Device::cpu) {
+    std::memcpy(dst, src, size_t(n) * dtype_size(want));
+  } else {
+#ifdef M2KD_WITH_CUDA
+    cuda_copy(dst, src, size_t(n) * dtype_size(want), CopyKind::h2d);
+#endif
+  }
   return info.Env().Undefined();
 }
 
@@ -147,7 +214,14 @@ M2KD_OP(read) {
   Napi::Env env = info.Env();
   size_t es = dtype_size(b.dtype);
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, size_t(n) * es);
-  std::memcpy(ab.Data(), static_cast<uint8_t*>(b.ptr) + size_t(off) * es, size_t(n) * es);
+  const uint8_t* src = static_cast<uint8_t*>(b.ptr) + size_t(off) * es;
+  if (b.device == Device::cpu) {
+    std::memcpy(ab.Data(), src, size_t(n) * es);
+  } else {
+#ifdef M2KD_WITH_CUDA
+    cuda_copy(ab.Data(), src, size_t(n) * es, CopyKind::d2h);  // waits for the queued work
+#endif
+  }
   switch (b.dtype) {
     case DType::f32: return Napi::Float32Array::New(env, size_t(n), ab, 0);
     case DType::i32: return Napi::Int32Array::New(env, size_t(n), ab, 0);
@@ -167,7 +241,7 @@ M2KD_OP(copy) {
   a.require(n >= 0 && doff >= 0 && soff >= 0 && doff + n <= d.count && soff + n <= s.count,
             "copy range out of bounds");
   size_t es = dtype_size(d.dtype);
-  std::memmove(static_cast<uint8_t*>(d.ptr) + doff * es, static_cast<uint8_t*>(s.ptr) + soff * es, size_t(n) * es);
+  copy_bytes(a, d, size_t(doff) * es, s, size_t(soff) * es, size_t(n) * es, false);
   return info.Env().Undefined();
 }
 
@@ -180,11 +254,68 @@ M2KD_OP(memory_stats) {
   o.Set("pooledBlocks", double(m.pooled_blocks));
   o.Set("peakLiveBytes", double(m.peak_live_bytes));
   o.Set("osAllocations", double(m.os_allocs));
+#ifdef M2KD_WITH_CUDA
+  CudaMemoryStats d = cuda_memory_stats();
+  o.Set("deviceLiveBytes", double(d.live_bytes));
+  o.Set("deviceLiveBlocks", double(d.live_blocks));
+  o.Set("devicePooledBytes", double(d.pooled_bytes));
+  o.Set("devicePeakLiveBytes", double(d.peak_live_bytes));
+  o.Set("deviceAllocations", double(d.device_allocs));
+#endif
   return o;
 }
 
 M2KD_OP(empty_cache) {
   empty_cache();
+#ifdef M2KD_WITH_CUDA
+  cuda_empty_cache();
+#endif
+  return info.Env().Undefined();
+}
+
+// cuda_info() -> { compiled, available, reason, driverVersion, runtimeVersion, deviceName, ... }
+M2KD_OP(cuda_info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+#ifdef M2KD_WITH_CUDA
+  const CudaInfo& c = cuda_info();
+  o.Set("compiled", true);
+  o.Set("available", c.available);
+  o.Set("reason", c.available ? std::string() : c.reason);
+  o.Set("driverVersion", c.driver_version);
+  o.Set("runtimeVersion", c.runtime_version);
+  o.Set("deviceName", c.name);
+  o.Set("computeCapability", std::to_string(c.cc_major) + "." + std::to_string(c.cc_minor));
+  o.Set("smCount", c.sm_count);
+  o.Set("totalMemory", double(c.total_memory));
+#ifdef M2KD_CUDA_ARCHS
+  o.Set("archs", M2KD_CUDA_ARCHS);
+#endif
+#else
+  o.Set("compiled", false);
+  o.Set("available", false);
+  o.Set("reason", "this addon was built without CUDA (npm run build:cuda builds the CUDA variant)");
+#endif
+  return o;
+}
+
+// cuda_synchronize(): waits for all queued device work (no-op without a device)
+M2KD_OP(cuda_synchronize) {
+#ifdef M2KD_WITH_CUDA
+  cuda_synchronize();
+#endif
+  return info.Env().Undefined();
+}
+
+// cuda_set_sync(on): synchronise after every kernel launch (debugging: exact file:line of faults)
+M2KD_OP(cuda_set_sync) {
+  Args a(info, "cuda_set_sync");
+  bool on = a.flag(0, "on");
+#ifdef M2KD_WITH_CUDA
+  cuda::set_sync_launches(on);
+#else
+  (void)on;
+#endif
   return info.Env().Undefined();
 }
 
@@ -198,7 +329,11 @@ M2KD_OP(runtime_info) {
 #else
   o.Set("cudaCompiled", false);
 #endif
+#ifdef M2KD_WITH_CUDA
+  o.Set("cudaAvailable", cuda_info().available);
+#else
   o.Set("cudaAvailable", false);
+#endif
   o.Set("ops", double(op_registry().size()));
   return o;
 }

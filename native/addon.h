@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "m2kd_cuda.h"
 #include "m2kd_kernels.h"
 
 namespace m2kd {
@@ -20,6 +21,9 @@ namespace native {
 enum class DType : int { f32 = 0, i32 = 1, u8 = 2 };
 const char* dtype_name(DType d);
 size_t dtype_size(DType d);
+// Where a block lives. cuda blocks exist only in a build with M2KD_WITH_CUDA and a device.
+enum class Device : int { cpu = 0, cuda = 1 };
+const char* device_name(Device d);
 
 struct Block {
   void* ptr = nullptr;
@@ -29,10 +33,11 @@ struct Block {
   size_t capacity = 0;  // size class actually held
   bool live = false;
   napi_env owner = nullptr;
+  Device device = Device::cpu;
 };
 
 // Allocates a zero-filled or uninitialised block of `count` elements and returns its handle (>= 1).
-int64_t storage_alloc(napi_env env, DType dtype, int64_t count, bool zero);
+int64_t storage_alloc(napi_env env, DType dtype, int64_t count, bool zero, Device device = Device::cpu);
 void storage_free(int64_t id);
 // Throws std::runtime_error naming `what` if the handle is not live.
 Block storage_get(int64_t id, const char* what);  // a copy: the table may move
@@ -64,6 +69,33 @@ void set_thread_count(int n);
 void exec_shutdown();
 const char* isa_name(Isa isa);
 
+// ---------------------------------------------------------------- CUDA runtime
+// (native/cuda_runtime.cc, compiled with M2KD_WITH_CUDA only: a stream, a caching device
+// allocator, scratch, device information). Without CUDA nothing here is defined or called.
+#ifdef M2KD_WITH_CUDA
+struct CudaInfo {
+  bool available = false;
+  std::string reason;  // why not available
+  int driver_version = 0, runtime_version = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0, sm_count = 0;
+  uint64_t total_memory = 0;
+};
+const CudaInfo& cuda_info();  // probes the driver once
+const cuda::CudaExec& gpu();   // throws when no device is available
+void* cuda_alloc(size_t bytes, size_t* capacity);  // pooled; throws OpError when out of memory
+void cuda_free(void* p, size_t capacity);           // back to the pool (stream-ordered)
+void cuda_zero(void* p, size_t bytes);
+enum class CopyKind { h2d, d2h, d2d };
+void cuda_copy(void* dst, const void* src, size_t bytes, CopyKind kind);  // d2h waits
+void cuda_synchronize();
+void cuda_empty_cache();
+struct CudaMemoryStats {
+  uint64_t live_bytes, live_blocks, pooled_bytes, pooled_blocks, peak_live_bytes, device_allocs;
+};
+CudaMemoryStats cuda_memory_stats();
+#endif
+
 // ---------------------------------------------------------------- op registry
 using OpFn = Napi::Value (*)(const Napi::CallbackInfo&);
 struct OpEntry { const char* name; OpFn fn; };
@@ -88,10 +120,18 @@ struct OpError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Which devices a binding accepts. Bindings that dispatch to a CUDA kernel say `any`; every
+// other binding (the default) refuses device buffers, so a CPU kernel never sees a device
+// pointer.
+enum class Devices { cpu, any };
+
 // Argument reader with checks. Handles are numbers; -1 (or null/undefined) means "none".
+// All buffers of one call must live on one device (no implicit copies): the first buffer read
+// fixes it, and device() tells the binding where to run.
 class Args {
  public:
-  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+  Args(const Napi::CallbackInfo& info, const char* op, Devices devices = Devices::cpu)
+      : info_(info), op_(op), devices_(devices) {}
   int64_t i64(size_t i, const char* name) const;
   double f64(size_t i, const char* name) const;
   bool flag(size_t i, const char* name) const;
@@ -111,13 +151,37 @@ class Args {
   [[noreturn]] void fail(const std::string& msg) const;
   void require(bool cond, const std::string& msg) const { if (!cond) fail(msg); }
   Napi::Env env() const { return info_.Env(); }
+  // the device of the buffers read so far (cpu when none)
+  Device device() const { return device_; }
+  bool on_cuda() const { return device_ == Device::cuda; }
 
  private:
   void* buf_raw(size_t i, const char* name, DType dt, int64_t count, bool optional) const;
   const Napi::CallbackInfo& info_;
   const char* op_;
   std::string shapes_;
+  Devices devices_;
+  mutable Device device_ = Device::cpu;
+  mutable const char* device_from_ = nullptr;  // name of the buffer that fixed device_
 };
+
+// Runs cpu_call, or cuda_call when the call's buffers are on the device. In a build without
+// CUDA the cuda_call is not compiled at all. Read every buffer (Args::buf/f32/opt) BEFORE this.
+#ifdef M2KD_WITH_CUDA
+#define M2KD_DISPATCH(a, cpu_call, cuda_call) \
+  do {                                        \
+    if ((a).on_cuda()) {                      \
+      cuda_call;                              \
+    } else {                                  \
+      cpu_call;                               \
+    }                                         \
+  } while (0)
+#else
+#define M2KD_DISPATCH(a, cpu_call, cuda_call) \
+  do {                                        \
+    cpu_call;                                 \
+  } while (0)
+#endif
 
 // "[a,b,c]"
 std::string dims(std::initializer_list<int64_t> d);

@@ -1,5 +1,5 @@
 // Bindings: sgemm, conv2d (forward, backward-data, backward-weight) and linear.
-// Checks every shape and buffer size, then calls the kernel on the CPU exec.
+// Checks every shape and buffer size, then calls the kernel on the device of the buffers.
 #include "addon.h"
 
 namespace m2kd {
@@ -25,36 +25,37 @@ Conv2dShape conv_shape(Args& a, size_t k) {
 
 // conv2d_forward(x, w, bias|-1, y, n,c,h,w,o,kh,kw,stride,pad)
 M2KD_OP(conv2d_forward) {
-  Args a(info, "conv2d_forward");
+  Args a(info, "conv2d_forward", Devices::any);
   Conv2dShape s = conv_shape(a, 4);
   const float* x = a.f32(0, "x", s.n * s.c * s.h * s.w);
   const float* w = a.f32(1, "w", s.o * s.c * s.kh * s.kw);
   const float* b = a.f32_opt(2, "bias", s.o);
   float* y = a.f32(3, "y", s.n * s.o * s.oh * s.ow);
-  conv2d_forward(cpu(), s, x, w, b, y);
+  M2KD_DISPATCH(a, conv2d_forward(cpu(), s, x, w, b, y), cuda::conv2d_forward(gpu(), s, x, w, b, y));
   return info.Env().Undefined();
 }
 
 // conv2d_backward_data(dy, w, dx, n,c,h,w,o,kh,kw,stride,pad)   dx +=
 M2KD_OP(conv2d_backward_data) {
-  Args a(info, "conv2d_backward_data");
+  Args a(info, "conv2d_backward_data", Devices::any);
   Conv2dShape s = conv_shape(a, 3);
   const float* dy = a.f32(0, "dy", s.n * s.o * s.oh * s.ow);
   const float* w = a.f32(1, "w", s.o * s.c * s.kh * s.kw);
   float* dx = a.f32(2, "dx", s.n * s.c * s.h * s.w);
-  conv2d_backward_data(cpu(), s, dy, w, dx);
+  M2KD_DISPATCH(a, conv2d_backward_data(cpu(), s, dy, w, dx), cuda::conv2d_backward_data(gpu(), s, dy, w, dx));
   return info.Env().Undefined();
 }
 
 // conv2d_backward_weight(x, dy, dw, db|-1, n,c,h,w,o,kh,kw,stride,pad)   dw +=, db +=
 M2KD_OP(conv2d_backward_weight) {
-  Args a(info, "conv2d_backward_weight");
+  Args a(info, "conv2d_backward_weight", Devices::any);
   Conv2dShape s = conv_shape(a, 4);
   const float* x = a.f32(0, "x", s.n * s.c * s.h * s.w);
   const float* dy = a.f32(1, "dy", s.n * s.o * s.oh * s.ow);
   float* dw = a.f32(2, "dw", s.o * s.c * s.kh * s.kw);
   float* db = a.f32_opt(3, "db", s.o);
-  conv2d_backward_weight(cpu(), s, x, dy, dw, db);
+  M2KD_DISPATCH(a, conv2d_backward_weight(cpu(), s, x, dy, dw, db),
+                cuda::conv2d_backward_weight(gpu(), s, x, dy, dw, db));
   return info.Env().Undefined();
 }
 
@@ -66,20 +67,20 @@ void linear_dims(Args& a, size_t k, int64_t& n, int64_t& in, int64_t& out) {
 
 // linear_forward(x, w, bias|-1, y, n, in, out)
 M2KD_OP(linear_forward) {
-  Args a(info, "linear_forward");
+  Args a(info, "linear_forward", Devices::any);
   int64_t n, in, out;
   linear_dims(a, 4, n, in, out);
   const float* x = a.f32(0, "x", n * in);
   const float* w = a.f32(1, "w", out * in);
   const float* b = a.f32_opt(2, "bias", out);
   float* y = a.f32(3, "y", n * out);
-  linear_forward(cpu(), n, in, out, x, w, b, y);
+  M2KD_DISPATCH(a, linear_forward(cpu(), n, in, out, x, w, b, y), cuda::linear_forward(gpu(), n, in, out, x, w, b, y));
   return info.Env().Undefined();
 }
 
 // linear_backward(x, w, dy, dx|-1, dw|-1, db|-1, n, in, out)   all +=
 M2KD_OP(linear_backward) {
-  Args a(info, "linear_backward");
+  Args a(info, "linear_backward", Devices::any);
   int64_t n, in, out;
   linear_dims(a, 6, n, in, out);
   const float* x = a.f32(0, "x", n * in);
@@ -88,13 +89,14 @@ M2KD_OP(linear_backward) {
   float* dx = a.f32_opt(3, "dx", n * in);
   float* dw = a.f32_opt(4, "dw", out * in);
   float* db = a.f32_opt(5, "db", out);
-  linear_backward(cpu(), n, in, out, x, w, dy, dx, dw, db);
+  M2KD_DISPATCH(a, linear_backward(cpu(), n, in, out, x, w, dy, dx, dw, db),
+                cuda::linear_backward(gpu(), n, in, out, x, w, dy, dx, dw, db));
   return info.Env().Undefined();
 }
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 M2KD_OP(sgemm) {
-  Args a(info, "sgemm");
+  Args a(info, "sgemm", Devices::any);
   bool ta = a.flag(0, "transA"), tb = a.flag(1, "transB");
   int64_t M = a.i64(2, "M"), N = a.i64(3, "N"), K = a.i64(4, "K");
   float alpha = float(a.f64(5, "alpha"));
@@ -107,7 +109,8 @@ M2KD_OP(sgemm) {
   const float* A = a.f32(6, "A", (ar - 1) * lda + ac);
   const float* B = a.f32(8, "B", (br - 1) * ldb + bc);
   float* C = a.f32(11, "C", (M - 1) * ldc + N);
-  sgemm(cpu(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  M2KD_DISPATCH(a, sgemm(cpu(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc),
+                cuda::sgemm(gpu(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
   return info.Env().Undefined();
 }
 

@@ -15,7 +15,7 @@ void bn_dims(Args& a, size_t k, int64_t& n, int64_t& c, int64_t& hw) {
 // batchnorm2d_forward_train(x, gamma, beta, rmean|-1, rvar|-1, save_mean, save_invstd, y,
 //                           n, c, hw, eps, momentum, relu)
 M2KD_OP(batchnorm2d_forward_train) {
-  Args a(info, "batchnorm2d_forward_train");
+  Args a(info, "batchnorm2d_forward_train", Devices::any);
   int64_t n, c, hw;
   bn_dims(a, 8, n, c, hw);
   float eps = float(a.f64(11, "eps")), momentum = float(a.f64(12, "momentum"));
@@ -30,13 +30,14 @@ M2KD_OP(batchnorm2d_forward_train) {
   float* sm = a.f32(5, "save_mean", c);
   float* si = a.f32(6, "save_invstd", c);
   float* y = a.f32(7, "y", n * c * hw);
-  batchnorm2d_forward_train(cpu(), n, c, hw, x, g, b, eps, momentum, rm, rv, sm, si, relu, y);
+  M2KD_DISPATCH(a, batchnorm2d_forward_train(cpu(), n, c, hw, x, g, b, eps, momentum, rm, rv, sm, si, relu, y),
+                cuda::batchnorm2d_forward_train(gpu(), n, c, hw, x, g, b, eps, momentum, rm, rv, sm, si, relu, y));
   return info.Env().Undefined();
 }
 
 // batchnorm2d_forward_eval(x, gamma, beta, rmean, rvar, y, n, c, hw, eps, relu)
 M2KD_OP(batchnorm2d_forward_eval) {
-  Args a(info, "batchnorm2d_forward_eval");
+  Args a(info, "batchnorm2d_forward_eval", Devices::any);
   int64_t n, c, hw;
   bn_dims(a, 6, n, c, hw);
   float eps = float(a.f64(9, "eps"));
@@ -47,14 +48,15 @@ M2KD_OP(batchnorm2d_forward_eval) {
   const float* rm = a.f32(3, "running_mean", c);
   const float* rv = a.f32(4, "running_var", c);
   float* y = a.f32(5, "y", n * c * hw);
-  batchnorm2d_forward_eval(cpu(), n, c, hw, x, g, b, rm, rv, eps, relu, y);
+  M2KD_DISPATCH(a, batchnorm2d_forward_eval(cpu(), n, c, hw, x, g, b, rm, rv, eps, relu, y),
+                cuda::batchnorm2d_forward_eval(gpu(), n, c, hw, x, g, b, rm, rv, eps, relu, y));
   return info.Env().Undefined();
 }
 
 // batchnorm2d_backward(x, y|-1, dy, gamma, save_mean, save_invstd, dx, dgamma|-1, dbeta|-1,
 //                      n, c, hw, relu, overwrite_dx)
 M2KD_OP(batchnorm2d_backward) {
-  Args a(info, "batchnorm2d_backward");
+  Args a(info, "batchnorm2d_backward", Devices::any);
   int64_t n, c, hw;
   bn_dims(a, 9, n, c, hw);
   bool relu = a.flag(12, "relu");
@@ -68,14 +70,15 @@ M2KD_OP(batchnorm2d_backward) {
   float* dg = a.f32_opt(7, "dgamma", c);
   float* db = a.f32_opt(8, "dbeta", c);
   bool overwrite = info.Length() > 13 && a.flag(13, "overwrite_dx");
-  batchnorm2d_backward(cpu(), n, c, hw, x, y, dy, g, sm, si, relu, dx, dg, db, overwrite);
+  M2KD_DISPATCH(a, batchnorm2d_backward(cpu(), n, c, hw, x, y, dy, g, sm, si, relu, dx, dg, db, overwrite),
+                cuda::batchnorm2d_backward(gpu(), n, c, hw, x, y, dy, g, sm, si, relu, dx, dg, db, overwrite));
   return info.Env().Undefined();
 }
 
 // batchnorm2d_backward_eval(x, y|-1, dy, gamma, rmean, rvar, dx|-1, dgamma|-1, dbeta|-1,
 //                           n, c, hw, eps, relu)   all +=
 M2KD_OP(batchnorm2d_backward_eval) {
-  Args a(info, "batchnorm2d_backward_eval");
+  Args a(info, "batchnorm2d_backward_eval", Devices::any);
   int64_t n, c, hw;
   bn_dims(a, 9, n, c, hw);
   float eps = float(a.f64(12, "eps"));
@@ -89,7 +92,8 @@ M2KD_OP(batchnorm2d_backward_eval) {
   float* dx = a.f32_opt(6, "dx", n * c * hw);
   float* dg = a.f32_opt(7, "dgamma", c);
   float* db = a.f32_opt(8, "dbeta", c);
-  batchnorm2d_backward_eval(cpu(), n, c, hw, x, y, dy, g, rm, rv, eps, relu, dx, dg, db);
+  M2KD_DISPATCH(a, batchnorm2d_backward_eval(cpu(), n, c, hw, x, y, dy, g, rm, rv, eps, relu, dx, dg, db),
+                cuda::batchnorm2d_backward_eval(gpu(), n, c, hw, x, y, dy, g, rm, rv, eps, relu, dx, dg, db));
   return info.Env().Undefined();
 }
 

@@ -21,39 +21,47 @@ ShortcutDims shortcut_dims(Args& a, size_t k) {
 
 // shortcut_a_forward(x, y, n,c,h,w, stride, pad_before, pad_after)
 M2KD_OP(shortcut_a_forward) {
-  Args a(info, "shortcut_a_forward");
+  Args a(info, "shortcut_a_forward", Devices::any);
   ShortcutDims d = shortcut_dims(a, 2);
-  shortcut_a_forward(cpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa, a.f32(0, "x", d.n * d.c * d.h * d.w),
-                     a.f32(1, "y", d.n * (d.c + d.pb + d.pa) * d.oh * d.ow));
+  const float* x = a.f32(0, "x", d.n * d.c * d.h * d.w);
+  float* y = a.f32(1, "y", d.n * (d.c + d.pb + d.pa) * d.oh * d.ow);
+  M2KD_DISPATCH(a, shortcut_a_forward(cpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa, x, y),
+                cuda::shortcut_a_forward(gpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa, x, y));
   return info.Env().Undefined();
 }
 
 // shortcut_a_backward(dy, dx, n,c,h,w, stride, pad_before, pad_after)   dx +=
 M2KD_OP(shortcut_a_backward) {
-  Args a(info, "shortcut_a_backward");
+  Args a(info, "shortcut_a_backward", Devices::any);
   ShortcutDims d = shortcut_dims(a, 2);
-  shortcut_a_backward(cpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa,
-                      a.f32(0, "dy", d.n * (d.c + d.pb + d.pa) * d.oh * d.ow), a.f32(1, "dx", d.n * d.c * d.h * d.w));
+  const float* dy = a.f32(0, "dy", d.n * (d.c + d.pb + d.pa) * d.oh * d.ow);
+  float* dx = a.f32(1, "dx", d.n * d.c * d.h * d.w);
+  M2KD_DISPATCH(a, shortcut_a_backward(cpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa, dy, dx),
+                cuda::shortcut_a_backward(gpu(), d.n, d.c, d.h, d.w, d.stride, d.pb, d.pa, dy, dx));
   return info.Env().Undefined();
 }
 
 // global_avg_pool_forward(x, y, n, c, hw)
 M2KD_OP(global_avg_pool_forward) {
-  Args a(info, "global_avg_pool_forward");
+  Args a(info, "global_avg_pool_forward", Devices::any);
   int64_t n = a.i64(2, "n"), c = a.i64(3, "c"), hw = a.i64(4, "hw");
   a.set_shapes("x[" + std::to_string(n) + "," + std::to_string(c) + ",hw=" + std::to_string(hw) + "]");
   a.require(n > 0 && c > 0 && hw > 0, "all dimensions must be positive");
-  global_avg_pool_forward(cpu(), n, c, hw, a.f32(0, "x", n * c * hw), a.f32(1, "y", n * c));
+  const float* x = a.f32(0, "x", n * c * hw);
+  float* y = a.f32(1, "y", n * c);
+  M2KD_DISPATCH(a, global_avg_pool_forward(cpu(), n, c, hw, x, y), cuda::global_avg_pool_forward(gpu(), n, c, hw, x, y));
   return info.Env().Undefined();
 }
 
 // global_avg_pool_backward(dy, dx, n, c, hw)   dx +=
 M2KD_OP(global_avg_pool_backward) {
-  Args a(info, "global_avg_pool_backward");
+  Args a(info, "global_avg_pool_backward", Devices::any);
   int64_t n = a.i64(2, "n"), c = a.i64(3, "c"), hw = a.i64(4, "hw");
   a.set_shapes("x[" + std::to_string(n) + "," + std::to_string(c) + ",hw=" + std::to_string(hw) + "]");
   a.require(n > 0 && c > 0 && hw > 0, "all dimensions must be positive");
-  global_avg_pool_backward(cpu(), n, c, hw, a.f32(0, "dy", n * c), a.f32(1, "dx", n * c * hw));
+  const float* dy = a.f32(0, "dy", n * c);
+  float* dx = a.f32(1, "dx", n * c * hw);
+  M2KD_DISPATCH(a, global_avg_pool_backward(cpu(), n, c, hw, dy, dx), cuda::global_avg_pool_backward(gpu(), n, c, hw, dy, dx));
   return info.Env().Undefined();
 }
 
@@ -73,21 +81,25 @@ Pool2dShape pool_shape(Args& a, size_t k) {
 
 // max_pool2d_forward(x, y, argmax(i32), n,c,h,w, k, stride, pad)
 M2KD_OP(max_pool2d_forward) {
-  Args a(info, "max_pool2d_forward");
+  Args a(info, "max_pool2d_forward", Devices::any);
   Pool2dShape s = pool_shape(a, 3);
   int64_t out = s.n * s.c * s.oh * s.ow;
-  max_pool2d_forward(cpu(), s, a.f32(0, "x", s.n * s.c * s.h * s.w), a.f32(1, "y", out),
-                     a.buf<int32_t>(2, "argmax", DType::i32, out));
+  const float* x = a.f32(0, "x", s.n * s.c * s.h * s.w);
+  float* y = a.f32(1, "y", out);
+  int32_t* am = a.buf<int32_t>(2, "argmax", DType::i32, out);
+  M2KD_DISPATCH(a, max_pool2d_forward(cpu(), s, x, y, am), cuda::max_pool2d_forward(gpu(), s, x, y, am));
   return info.Env().Undefined();
 }
 
 // max_pool2d_backward(dy, argmax(i32), dx, n,c,h,w, k, stride, pad)   dx +=
 M2KD_OP(max_pool2d_backward) {
-  Args a(info, "max_pool2d_backward");
+  Args a(info, "max_pool2d_backward", Devices::any);
   Pool2dShape s = pool_shape(a, 3);
   int64_t out = s.n * s.c * s.oh * s.ow;
-  max_pool2d_backward(cpu(), s, a.f32(0, "dy", out), a.buf<int32_t>(1, "argmax", DType::i32, out),
-                      a.f32(2, "dx", s.n * s.c * s.h * s.w));
+  const float* dy = a.f32(0, "dy", out);
+  const int32_t* am = a.buf<int32_t>(1, "argmax", DType::i32, out);
+  float* dx = a.f32(2, "dx", s.n * s.c * s.h * s.w);
+  M2KD_DISPATCH(a, max_pool2d_backward(cpu(), s, dy, am, dx), cuda::max_pool2d_backward(gpu(), s, dy, am, dx));
   return info.Env().Undefined();
 }
 

@@ -2,6 +2,8 @@
 // MADV_HUGEPAGE above 2 MiB), binned by size class and reused, behind integer handles that JS
 // holds. Freed blocks go back to the pool, never to the OS, until empty_cache(): first
 // touching a fresh 4 KiB page costs ~15 us here, more than the math on it.
+// Device blocks (Device::cuda, CUDA builds only) share the handle table; their memory comes
+// from the caching device allocator in cuda_runtime.cc and their bytes are counted there.
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -24,6 +26,7 @@ const char* dtype_name(DType d) {
   return "?";
 }
 size_t dtype_size(DType d) { return d == DType::u8 ? 1 : 4; }
+const char* device_name(Device d) { return d == Device::cuda ? "cuda" : "cpu"; }
 
 namespace {
 constexpr size_t kHuge = size_t(2) << 20;
@@ -90,14 +93,24 @@ void pool_return(void* p, size_t cap) {
   g_stats.pooled_blocks++;
 }
 
-int64_t storage_alloc(napi_env env, DType dtype, int64_t count, bool zero) {
+int64_t storage_alloc(napi_env env, DType dtype, int64_t count, bool zero, Device device) {
   if (count < 0) throw OpError("negative element count " + std::to_string(count));
   size_t bytes = size_t(count) * dtype_size(dtype);
   if (bytes > (size_t(1) << 40)) throw OpError("allocation of " + std::to_string(bytes) + " bytes is too large");
   size_t cap = 0;
-  void* p = pool_acquire(bytes, &cap);
-  if (!p) throw OpError("out of host memory allocating " + std::to_string(bytes) + " bytes");
-  if (zero) std::memset(p, 0, bytes);
+  void* p = nullptr;
+  if (device == Device::cuda) {
+#ifdef M2KD_WITH_CUDA
+    p = cuda_alloc(bytes, &cap);  // throws when out of device memory or no device
+    if (zero) cuda_zero(p, bytes);
+#else
+    throw OpError("device cuda: this addon was built without CUDA (npm run build:cuda)");
+#endif
+  } else {
+    p = pool_acquire(bytes, &cap);
+    if (!p) throw OpError("out of host memory allocating " + std::to_string(bytes) + " bytes");
+    if (zero) std::memset(p, 0, bytes);
+  }
   std::lock_guard<std::mutex> lk(g_mu);
   int64_t id;
   if (!g_free_ids.empty()) {
@@ -115,6 +128,8 @@ int64_t storage_alloc(napi_env env, DType dtype, int64_t count, bool zero) {
   b.capacity = cap;
   b.live = true;
   b.owner = env;
+  b.device = device;
+  if (device != Device::cpu) return id;  // device bytes are counted by the device allocator
   g_stats.live_bytes += bytes;
   g_stats.live_blocks++;
   if (g_stats.live_bytes > g_stats.peak_live_bytes) g_stats.peak_live_bytes = g_stats.live_bytes;
@@ -123,6 +138,14 @@ int64_t storage_alloc(napi_env env, DType dtype, int64_t count, bool zero) {
 
 static void free_locked(int64_t id) {
   Block& b = g_blocks[size_t(id)];
+  if (b.device != Device::cpu) {
+#ifdef M2KD_WITH_CUDA
+    cuda_free(b.ptr, b.capacity);
+#endif
+    b = Block{};
+    g_free_ids.push_back(id);
+    return;
+  }
   g_free[b.capacity].push_back(b.ptr);
   g_stats.pooled_bytes += b.capacity;
   g_stats.pooled_blocks++;

@@ -1,7 +1,10 @@
 // `m2kd bench train`: ResNet-32 training and eval throughput at batch 128, and GFLOP/s of
 // every ResNet-32 conv shape (forward, backward-data, backward-weight), on the thread count
 // in use. Synthetic inputs from a seeded RNG; medians of repeated steps.
-import { Tensor, Rng, tidy, noGrad, runtimeInfo, memory } from '../engine';
+// Device: cpu (default) or cuda (everything built on the device with withDevice; every timed
+// call ends with a device synchronize, so times are wall-clock of finished work).
+import { Tensor, Rng, tidy, noGrad, runtimeInfo, memory, withDevice, synchronize, cudaInfo } from '../engine';
+import type { Device } from '../engine';
 import { native } from '../native';
 import { ResNet32 } from '../nn';
 import { SGD } from '../optim';
@@ -43,6 +46,7 @@ export interface ConvResult {
 }
 
 export interface TrainBenchResult {
+  device: Device;
   batch: number;
   steps: number;
   threads: number;
@@ -55,11 +59,12 @@ export interface TrainBenchResult {
   conv_gflops: ConvResult[];
 }
 
-export function benchConv(s: ConvShape, reps: number): ConvResult {
+export function benchConv(s: ConvShape, reps: number, device: Device = 'cpu'): ConvResult {
   const rng = new Rng(3);
   const oh = Math.floor((s.h + 2 * s.pad - s.k) / s.stride) + 1;
   const ow = Math.floor((s.w + 2 * s.pad - s.k) / s.stride) + 1;
-  return tidy(() => {
+  const sync = device === 'cpu' ? () => undefined : () => synchronize(device);
+  return tidy(() => withDevice(device, () => {
     const x = Tensor.fromArray(rng.normal(s.n * s.c * s.h * s.w), [s.n, s.c, s.h, s.w]);
     const w = Tensor.fromArray(rng.normal(s.o * s.c * s.k * s.k, 0, 0.1), [s.o, s.c, s.k, s.k]);
     const y = Tensor.empty([s.n, s.o, oh, ow]);
@@ -68,9 +73,10 @@ export function benchConv(s: ConvShape, reps: number): ConvResult {
     const dw = Tensor.zeros(w.shape);
     const dims = [s.n, s.c, s.h, s.w, s.o, s.k, s.k, s.stride, s.pad];
     const flops = 2 * s.n * s.o * oh * ow * s.c * s.k * s.k;
-    const f = median(timeRuns(() => native.conv2d_forward(x.handle, w.handle, -1, y.handle, ...dims), reps));
-    const bd = median(timeRuns(() => native.conv2d_backward_data(dy.handle, w.handle, dx.handle, ...dims), reps));
-    const bw = median(timeRuns(() => native.conv2d_backward_weight(x.handle, dy.handle, dw.handle, -1, ...dims), reps));
+    sync();
+    const f = median(timeRuns(() => { native.conv2d_forward(x.handle, w.handle, -1, y.handle, ...dims); sync(); }, reps));
+    const bd = median(timeRuns(() => { native.conv2d_backward_data(dy.handle, w.handle, dx.handle, ...dims); sync(); }, reps));
+    const bw = median(timeRuns(() => { native.conv2d_backward_weight(x.handle, dy.handle, dw.handle, -1, ...dims); sync(); }, reps));
     return {
       shape: s.name,
       forward_gflops: flops / f / 1e9,
@@ -80,7 +86,7 @@ export function benchConv(s: ConvShape, reps: number): ConvResult {
       backward_data_ms: bd * 1e3,
       backward_weight_ms: bw * 1e3,
     };
-  });
+  }));
 }
 
 /** A ready-to-time ResNet-32 training step and eval step on fixed synthetic data. */
@@ -90,24 +96,30 @@ export class ResNet32Workload {
   private readonly x: Tensor;
   private readonly labels: Tensor;
 
-  constructor(readonly batch: number, classes = 10, seed = 1) {
+  constructor(readonly batch: number, classes = 10, seed = 1, readonly device: Device = 'cpu') {
     const rng = new Rng(seed, 11);
-    this.model = new ResNet32(classes, { seed });
-    this.opt = new SGD(this.model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
-    this.x = Tensor.fromArray(rng.normal(batch * 3 * 32 * 32), [batch, 3, 32, 32]);
-    const l = new Int32Array(batch);
-    for (let i = 0; i < batch; i++) l[i] = rng.int(classes);
-    this.labels = Tensor.fromArray(l, [batch]);
+    // model, optimizer state and data all live on `device`
+    [this.model, this.opt, this.x, this.labels] = withDevice(device, () => {
+      const model = new ResNet32(classes, { seed });
+      const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+      const x = Tensor.fromArray(rng.normal(batch * 3 * 32 * 32), [batch, 3, 32, 32]);
+      const l = new Int32Array(batch);
+      for (let i = 0; i < batch; i++) l[i] = rng.int(classes);
+      return [model, opt, x, Tensor.fromArray(l, [batch])] as const;
+    });
   }
 
   trainStep(): number {
     this.model.train();
-    return softmaxTrainStep(this.model, this.opt, this.x, this.labels).loss;
+    // tensors the step creates (gradients, momentum on first use) go to the workload's device
+    const loss = withDevice(this.device, () => softmaxTrainStep(this.model, this.opt, this.x, this.labels).loss);
+    if (this.device !== 'cpu') synchronize(this.device);
+    return loss;
   }
 
   evalStep(): void {
     this.model.eval();
-    noGrad(() => tidy(() => this.model.forward(this.x).toFloat32()));
+    withDevice(this.device, () => noGrad(() => tidy(() => this.model.forward(this.x).toFloat32())));
   }
 
   dispose(): void {
@@ -119,11 +131,12 @@ export class ResNet32Workload {
   }
 }
 
-export function benchTrain(opts: { batch?: number; steps?: number; convReps?: number } = {}): TrainBenchResult {
+export function benchTrain(opts: { batch?: number; steps?: number; convReps?: number; device?: Device } = {}): TrainBenchResult {
   const batch = opts.batch ?? 128;
   const steps = opts.steps ?? 20;
+  const device = opts.device ?? 'cpu';
   const info = runtimeInfo();
-  const wl = new ResNet32Workload(batch);
+  const wl = new ResNet32Workload(batch, 10, 1, device);
   let trainTimes: number[], evalTimes: number[];
   try {
     trainTimes = timeRuns(() => wl.trainStep(), steps, 3);
@@ -131,18 +144,21 @@ export function benchTrain(opts: { batch?: number; steps?: number; convReps?: nu
   } finally {
     wl.dispose();
   }
-  const conv = resnet32ConvShapes(batch).map((s) => benchConv(s, opts.convReps ?? 20));
+  const conv = resnet32ConvShapes(batch).map((s) => benchConv(s, opts.convReps ?? 20, device));
   const tr = median(trainTimes), ev = median(evalTimes);
+  const mem = memory();
+  const gpu = device === 'cuda' ? cudaInfo() : null;
   return {
+    device,
     batch,
     steps,
     threads: info.threads,
-    isa: info.isa,
+    isa: gpu ? `${gpu.deviceName ?? 'cuda'} (sm ${gpu.computeCapability ?? '?'})` : info.isa,
     resnet32_train_img_s: batch / tr,
     resnet32_eval_img_s: batch / ev,
     train_step_ms: tr * 1e3,
     eval_step_ms: ev * 1e3,
-    peak_live_mib: memory().peakLiveBytes / 2 ** 20,
+    peak_live_mib: (device === 'cuda' ? mem.devicePeakLiveBytes ?? 0 : mem.peakLiveBytes) / 2 ** 20,
     conv_gflops: conv,
   };
 }

@@ -6,7 +6,8 @@ import { parseArgs, Flags } from './args';
 import { ProgressBar } from './progress';
 import { reportCommand, compareCommand, REPORT_USAGE } from '../report/commands';
 import { trainCommand, sweepCommand, TRAIN_USAGE } from './train';
-import { runtimeInfo, setThreads, Tensor } from '../engine';
+import { runtimeInfo, setThreads, checkDevice, cudaInfo } from '../engine';
+import type { Device } from '../engine';
 import { ResNet32 } from '../nn';
 import { loadMnist } from '../data';
 import { trainSupervised, evaluate, MNIST_DEFAULTS } from '../train';
@@ -21,11 +22,11 @@ ${REPORT_USAGE}
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
   m2kd train-mnist [options]        plain (not incremental) ResNet-32 training on the built-in MNIST digits
       --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
-  m2kd bench train [--json] [--steps N (20)] [--batch N (128)]
+  m2kd bench train [--json] [--steps N (20)] [--batch N (128)] [--device cpu|cuda]
                                     ResNet-32 train/eval images/s and conv GFLOP/s
   m2kd bench reconstruct [--json] [--k 4,9,19] [--batch N (128)] [--ratio X (0.75)] [--repeats N (10)]
                                     teacher-bank images x models/s (K pruned models in one pass)
-common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu
+common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu|cuda (bench train)
 environment: M2KD_SIMD=avx2|scalar forces a lower SIMD level
 `;
 
@@ -34,15 +35,13 @@ function version(): string {
   return pkg.version;
 }
 
-function common(f: Flags): void {
+/** Applies --threads and validates --device (which must exist and be usable); returns the device. */
+function common(f: Flags): Device {
   const threads = f.str('threads', '');
   if (threads) setThreads(f.int('threads', 1));
-  const device = f.str('device', 'cpu');
-  if (device !== 'cpu') {
-    // creating a tensor validates the device and explains why it is unavailable
-    Tensor.zeros([1], { device: device as 'cpu' }).dispose();
-    throw new Error(`unknown device '${device}'`);
-  }
+  const device = f.str('device', 'cpu') as Device;
+  checkDevice(device);  // explains why cuda is unavailable
+  return device;
 }
 
 function doctor(f: Flags): void {
@@ -58,6 +57,17 @@ function doctor(f: Flags): void {
     ['cuda compiled', info.cudaCompiled ? 'yes' : 'no'],
     ['cuda available', info.cudaAvailable ? 'yes' : `no${info.cudaCompiled ? '' : ' (CPU-only build; npm run build:cuda)'}`],
   ];
+  const cu = cudaInfo();
+  if (cu.fallback && cu.fallback !== 'no CUDA build (npm run build:cuda)') lines.push(['cuda addon', `not used: ${cu.fallback}`]);
+  if (cu.compiled) {
+    const v = (n?: number) => (n ? `${Math.floor(n / 1000)}.${(n % 1000) / 10}` : 'none');
+    lines.push(['cuda driver', v(cu.driverVersion)], ['cuda runtime', v(cu.runtimeVersion)]);
+    if (cu.archs) lines.push(['cuda archs', `sm_${cu.archs.split(',').join(', sm_')}`]);
+    if (cu.available)
+      lines.push(['cuda device', `${cu.deviceName} (compute ${cu.computeCapability}, ${cu.smCount} SMs, ` +
+        `${((cu.totalMemory ?? 0) / 2 ** 30).toFixed(1)} GiB)`]);
+    else lines.push(['cuda reason', cu.reason]);
+  }
   for (const [k, v] of lines) console.log(`${k.padEnd(15)} ${v}`);
 }
 
@@ -70,7 +80,7 @@ async function trainMnist(f: Flags): Promise<void> {
     seed: f.int('seed', MNIST_DEFAULTS.seed, 0),
   };
   const out = f.str('out', '');
-  common(f);
+  if (common(f) !== 'cpu') throw new Error('train-mnist runs on the cpu only for now (--device cuda: use bench train)');
   f.done();
   cfg.milestones = [Math.max(1, Math.round(cfg.epochs * 2 / 3))];
   const data = loadMnist();
@@ -98,13 +108,19 @@ async function trainMnist(f: Flags): Promise<void> {
   model.dispose();
 }
 
+// Benchmarks. --device reaches each bench through common(f) (validated, with the reason when cuda
+// is unavailable); a bench builds its work inside withDevice(device, ...) and closes each timed
+// call with synchronize(device). Hook for `bench reconstruct`: pass `device` to benchReconstruct
+// the same way once maskedConv2d dispatches to masked_conv_forward_cuda (docs/cuda.md).
 function benchReconstructCmd(f: Flags): void {
   const json = f.bool('json');
   const K = f.str('k', '4,9,19').split(',').map((s) => Number(s.trim()));
   const batch = f.int('batch', 128);
   const ratio = f.num('ratio', 0.75);
   const repeats = f.int('repeats', 10);
-  common(f);
+  const device = common(f);
+  if (device !== 'cpu')
+    throw new Error(`bench reconstruct --device ${device}: the teacher bank does not run on ${device} yet (hook: docs/cuda.md)`);
   f.done();
   const r = benchReconstruct({ K, batch, ratio, repeats });
   if (json) {
@@ -122,14 +138,14 @@ function bench(sub: string | undefined, f: Flags): void {
   const json = f.bool('json');
   const steps = f.int('steps', 20);
   const batch = f.int('batch', 128, 2);
-  common(f);
+  const device = common(f);
   f.done();
-  const r = benchTrain({ batch, steps });
+  const r = benchTrain({ batch, steps, device });
   if (json) {
     console.log(JSON.stringify(r));
     return;
   }
-  console.log(`ResNet-32, batch ${r.batch}, ${r.threads} threads, ${r.isa}`);
+  console.log(`ResNet-32, batch ${r.batch}, ${r.device}, ${r.threads} threads, ${r.isa}`);
   console.log(`  train ${r.resnet32_train_img_s.toFixed(1)} img/s (${r.train_step_ms.toFixed(1)} ms/step)`);
   console.log(`  eval  ${r.resnet32_eval_img_s.toFixed(1)} img/s (${r.eval_step_ms.toFixed(1)} ms/step)`);
   console.log(`  conv GFLOP/s (forward / backward-data / backward-weight):`);

@@ -1,5 +1,5 @@
 // The engine: tensors, autograd, memory scopes, RNG and ops.
-export { Tensor, tidy, keep, memory, emptyCache, checkDevice } from './tensor';
+export { Tensor, tidy, keep, memory, emptyCache, checkDevice, cudaStatus, withDevice, getDefaultDevice } from './tensor';
 export type { DType, Device, TensorOptions, GradNode } from './tensor';
 export { noGrad, isGradEnabled, backward } from './autograd';
 export { Rng, philox4x32 } from './rng';

@@ -2,6 +2,8 @@
 // policy of the engine: tensors are released deterministically by dispose() or by the
 // scope (tidy) they were created in; a FinalizationRegistry only backs up forgotten ones.
 // Gradients of leaf tensors (parameters) live on `grad` and survive scopes.
+// Devices: 'cpu' always; 'cuda' when the CUDA build is loaded and a device is present. Data
+// moves between devices only through explicit copies (to()); ops refuse mixed devices.
 import { native, Handle } from '../native';
 
 export type DType = 'f32' | 'i32' | 'u8';
@@ -109,11 +111,48 @@ function checkShape(shape: readonly number[]): number {
   return n;
 }
 
+let cudaState: { available: boolean; reason: string } | null = null;
+
+/** Whether tensors can be allocated on 'cuda', and if not, why. Probed once. */
+export function cudaStatus(): { available: boolean; reason: string } {
+  if (!cudaState) {
+    const info = typeof native.cuda_info === 'function' ? native.cuda_info() : null;
+    cudaState = info
+      ? { available: info.available, reason: info.available ? '' : info.reason }
+      : { available: false, reason: 'this addon has no CUDA support' };
+  }
+  return cudaState;
+}
+
 export function checkDevice(device: Device): void {
-  if (device !== 'cpu') {
-    if (device === 'cuda')
-      throw new Error('device cuda: the CUDA backend is not available in this build (see `m2kd doctor`)');
-    throw new Error(`unknown device '${String(device)}' (expected cpu or cuda)`);
+  if (device === 'cpu') return;
+  if (device === 'cuda') {
+    const st = cudaStatus();
+    if (st.available) return;
+    throw new Error(`device cuda is not available: ${st.reason} (see \`m2kd doctor\`)`);
+  }
+  throw new Error(`unknown device '${String(device)}' (expected cpu or cuda)`);
+}
+
+let defaultDevice: Device = 'cpu';
+
+/** The device factories use when no device is given (cpu unless inside withDevice). */
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
+
+/**
+ * Runs fn with `device` as the default of the tensor factories (zeros, empty, full, fromArray):
+ * a model built inside lives on that device. Synchronous only; restores the previous default.
+ */
+export function withDevice<T>(device: Device, fn: () => T): T {
+  checkDevice(device);
+  const prev = defaultDevice;
+  defaultDevice = device;
+  try {
+    return fn();
+  } finally {
+    defaultDevice = prev;
   }
 }
 
@@ -146,10 +185,10 @@ export class Tensor {
   /** Allocates an uninitialised tensor (contents undefined). */
   static empty(shape: readonly number[], opts: TensorOptions = {}): Tensor {
     const dtype = opts.dtype ?? 'f32';
-    const device = opts.device ?? 'cpu';
+    const device = opts.device ?? defaultDevice;
     checkDevice(device);
     const n = checkShape(shape);
-    const st = new Storage(native.alloc(dtype, n, false), n, dtype);
+    const st = new Storage(device === 'cpu' ? native.alloc(dtype, n, false) : native.alloc(dtype, n, false, device), n, dtype);
     const t = new Tensor(shape, dtype, device, st, opts.requiresGrad ?? false);
     if (opts.name) t.name = opts.name;
     return t;
@@ -157,12 +196,12 @@ export class Tensor {
 
   static zeros(shape: readonly number[], opts: TensorOptions = {}): Tensor {
     const dtype = opts.dtype ?? 'f32';
-    const device = opts.device ?? 'cpu';
+    const device = opts.device ?? defaultDevice;
     checkDevice(device);
     const n = checkShape(shape);
-    // large f32 buffers are zeroed by the threaded fill kernel rather than a serial memset
-    const big = dtype === 'f32' && n >= 1 << 16;
-    const st = new Storage(native.alloc(dtype, n, !big), n, dtype);
+    // large f32 host buffers are zeroed by the threaded fill kernel rather than a serial memset
+    const big = device === 'cpu' && dtype === 'f32' && n >= 1 << 16;
+    const st = new Storage(device === 'cpu' ? native.alloc(dtype, n, !big) : native.alloc(dtype, n, true, device), n, dtype);
     if (big) native.fill(st.handle, n, 0);
     const t = new Tensor(shape, dtype, device, st, opts.requiresGrad ?? false);
     if (opts.name) t.name = opts.name;
@@ -257,6 +296,19 @@ export class Tensor {
     if (src.device !== this.device) throw new Error(`copyFrom: device mismatch ${src.device} -> ${this.device}`);
     native.copy(this.handle, 0, src.handle, 0, this.size);
     return this;
+  }
+
+  /**
+   * A copy on `device` (the one explicit way data crosses devices; no autograd). Returns a new
+   * tensor even when the device is the same (then it is a clone), so the caller always owns it.
+   */
+  to(device: Device): Tensor {
+    checkDevice(device);
+    if (device === this.device) return this.clone();
+    const h = native.to_device(this.handle, device);
+    const t = new Tensor(this.shape, this.dtype, device, new Storage(h, this.size, this.dtype));
+    if (this.name) t.name = this.name;
+    return t;
   }
 
   /** A new tensor with a copy of the data (no autograd). */

@@ -3,6 +3,8 @@
 // (folded eval-mode BatchNorm scale/shift, optional residual, ReLU). Exact semantics:
 // kernels/cpu/masked_conv_impl.inc. A MaskedConvPlan (taps sorted by step) can be built once
 // per weight/mask pair and reused while the weights it was built from do not change.
+// On cuda the GPU kernel needs no plan: a plan there holds device copies of the weight and its
+// mask, and the op calls masked_conv_forward_cuda (kernels/cuda/masked_conv.cu, docs/cuda.md).
 import { Tensor, keep } from '../tensor';
 import { native } from '../../native';
 import { needsGrad } from '../autograd';
@@ -15,6 +17,8 @@ export const MASKED_CONV_MAX_STEP = 255;
 export class MaskedConvPlan {
   readonly weightShape: readonly number[];
   private buf: Tensor | null;
+  /** cuda: copies of the weight and mask instead of a host-built plan */
+  private dev: { w: Tensor; mask: Tensor } | null = null;
 
   /** Copies the weight values: later changes to w are not seen by the plan. */
   constructor(w: Tensor, mask: Tensor) {
@@ -26,6 +30,12 @@ export class MaskedConvPlan {
       fail(op, `mask must have the weight's shape ${shapeStr(w)}, got ${shapeStr(mask)}`, w, mask);
     if (mask.device !== w.device) fail(op, 'weight and mask are on different devices', w, mask);
     const [o, c, kh, kw] = w.shape;
+    if (w.device === 'cuda') {
+      this.buf = null;
+      this.dev = { w: keep(w.clone()), mask: keep(mask.clone()) };
+      this.weightShape = [...w.shape];
+      return;
+    }
     const ints = native.masked_conv_plan_ints(o, c, kh, kw) as number;
     this.buf = keep(Tensor.empty([ints], { dtype: 'i32', device: w.device }));
     native.masked_conv_build_plan(w.handle, mask.handle, this.buf.handle, o, c, kh, kw);
@@ -33,7 +43,7 @@ export class MaskedConvPlan {
   }
 
   get disposed(): boolean {
-    return this.buf === null;
+    return this.buf === null && this.dev === null;
   }
 
   /** @internal */
@@ -42,14 +52,25 @@ export class MaskedConvPlan {
     return this.buf.handle;
   }
 
+  /** @internal the device copies (cuda plans only) */
+  get deviceBuffers(): { w: Tensor; mask: Tensor } | null {
+    return this.dev;
+  }
+
   /** bytes of native memory held */
   get bytes(): number {
+    if (this.dev) return this.dev.w.size * 4 + this.dev.mask.size;
     return this.buf ? this.buf.size * 4 : 0;
   }
 
   dispose(): void {
     if (this.buf) this.buf.dispose();
     this.buf = null;
+    if (this.dev) {
+      this.dev.w.dispose();
+      this.dev.mask.dispose();
+    }
+    this.dev = null;
   }
 }
 
@@ -129,6 +150,19 @@ export function maskedConv2d(
     if (plan.disposed) throw new Error(`${op}: the plan was disposed`);
     if (!plan.weightShape.every((d, i) => d === w.shape[i]))
       fail(op, `plan was built for a weight [${plan.weightShape.join(',')}]`, w);
+  }
+  if (x.device === 'cuda') {
+    // the GPU kernel applies the mask while loading weight tiles: no plan (a given one holds copies)
+    const dv = plan?.deviceBuffers ?? { w, mask };
+    const y = Tensor.empty(yShape, { device: x.device });
+    try {
+      native.masked_conv_forward_cuda(dv.w.handle, dv.mask.handle, x.handle, st, opts.scale.handle, opts.shift.handle,
+        residual ? residual.handle : -1, y.handle, K, n, c, h, wd, o, kh, kw, stride, pad, opts.relu ?? false, shared);
+    } catch (e) {
+      y.dispose();
+      throw e;
+    }
+    return y;
   }
   const own = plan ? null : new MaskedConvPlan(w, mask);
   if (own) plan = own;
