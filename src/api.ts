@@ -48,6 +48,8 @@ export interface TrainOptions {
   /** 'paper-cifar100': the paper's CIFAR-100 recipe */
   preset?: string;
   teacherCache?: boolean;
+  /** re-estimate BatchNorm statistics at the end of each step (default: on for mnist, fashion-mnist) */
+  bnRecalibrate?: boolean;
   flip?: boolean;
   crop?: number;
   plots?: boolean;
@@ -101,6 +103,7 @@ export function resolveConfig(opts: TrainOptions, datasetClasses: number): IlCon
   set('seed', opts.seed);
   set('memory', opts.memory);
   set('teacherCache', opts.teacherCache);
+  set('bnRecalibrate', opts.bnRecalibrate);
   set('flip', opts.flip);
   set('crop', opts.crop);
   cfg = { ...cfg, ...(opts.config ?? {}) };

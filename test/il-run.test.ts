@@ -225,3 +225,26 @@ t.test('Experiment aggregates orders into mean ± std and writes checkpoints', a
   t.ok(fs.existsSync(path.join(out, 'checkpoints', 'm2kd', 'order-1', 'state.json')));
   t.ok(fs.existsSync(path.join(out, 'checkpoints', 'm2kd', 'order-1', 'masks.safetensors')));
 });
+
+t.test('BatchNorm recalibration: running statistics become the average over the step data, weights untouched', async (t) => {
+  const { ops } = await import('../src/engine');
+  const cfg = config({ bnRecalibrate: true, batchSize: 8, epochs: 1, milestones: [] });
+  const { run } = await runOrder('ft', cfg);
+  run.groups.length = 1; // one step
+  await run.run();
+  const set = run.stepTrainSet(1); // 24 images, 3 batches of 8
+  const want = noGrad(() =>
+    tidy(() => {
+      const y = ops.conv2d(Tensor.fromArray(set.images, [set.n, 1, 12, 12]), run.model.conv1.weight, null, { padding: 1 }).toFloat32();
+      const c = 16, hw = 144, mean = new Float64Array(c);
+      for (let i = 0; i < set.n; i++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < hw; p++) mean[ch] += y[(i * c + ch) * hw + p];
+      return Array.from(mean, (m) => m / (set.n * hw));
+    }),
+  );
+  const got = Array.from(run.model.bn1.runningMean.toFloat32());
+  let d = 0;
+  for (let ch = 0; ch < 16; ch++) d = Math.max(d, Math.abs(got[ch] - want[ch]));
+  t.ok(d < 1e-5, `bn1 running mean = mean of conv1 outputs over the step's images (max diff ${d})`);
+  t.equal(run.model.bn1.momentum, 0.1, 'momentum restored');
+  run.dispose();
+});

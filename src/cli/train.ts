@@ -17,6 +17,7 @@ export const TRAIN_USAGE = `  m2kd train [options]              class-incrementa
       --orders N (1) | --order A|B|i,j,k,...   --seed S (1)  --order-seed S (seed)
       --train-per-class N  --test-per-class N  --memory N (2000, iCaRL)  --lr X  --batch N (128)
       --preset paper-cifar100   --no-cache (teacher outputs on the fly)  --crop P (0)  --no-flip
+      --bn-recalibrate on|off (on for mnist/fashion-mnist: re-estimate BN statistics after each step)
       --device cpu|cuda  --out DIR (runs/<time>)  --resume  --no-plots  --checkpoint-every epoch|step
   m2kd sweep [train options] [--ratio R,R,...] [--memory M,M,...]
                                     method × order × ratio (× memory) grids, e.g. Table 1 / Fig. 9`;
@@ -46,6 +47,8 @@ export function trainOptions(f: Flags, argv: string[], forSweep: boolean): Train
   const every = f.str('checkpoint-every', 'epoch');
   if (every !== 'epoch' && every !== 'step') throw new Error(`--checkpoint-every must be epoch or step, got '${every}'`);
   const device = f.str('device', 'cpu');
+  const bnRecal = f.str('bn-recalibrate', '');
+  if (bnRecal && bnRecal !== 'on' && bnRecal !== 'off') throw new Error(`--bn-recalibrate must be on or off, got '${bnRecal}'`);
   const opts: TrainOptions = {
     dataset: f.str('dataset', '') || undefined,
     data: f.str('data', '') || undefined,
@@ -67,6 +70,7 @@ export function trainOptions(f: Flags, argv: string[], forSweep: boolean): Train
     resume: f.bool('resume'),
     preset: f.str('preset', '') || undefined,
     teacherCache: f.bool('no-cache') ? false : undefined,
+    bnRecalibrate: bnRecal === '' ? undefined : bnRecal === 'on',
     flip: f.bool('no-flip') ? false : undefined,
     crop: optInt(f, 'crop', 0),
     plots: !f.bool('no-plots'),

@@ -31,6 +31,13 @@ export interface IlConfig {
   flip: boolean;
   /** random crop after zero-padding by this many pixels (0 = off; disables the teacher cache) */
   crop: number;
+  /**
+   * Re-estimate every BatchNorm's running statistics at the end of each step (one pass over
+   * the step's training images in train mode without gradients, cumulative average, as
+   * torch.optim.swa_utils.update_bn), before the snapshot and the evaluation. Short schedules
+   * on small subsets leave the momentum-0.1 running averages far behind the weights.
+   */
+  bnRecalibrate: boolean;
   /** compute teacher outputs once per step per (image, flip) instead of every batch */
   teacherCache: boolean;
   evalBatchSize: number;
@@ -76,15 +83,17 @@ export function defaultConfig(dataset: string, classesPerStep: number): IlConfig
     flip: true,
     crop: 0,
     teacherCache: true,
+    bnRecalibrate: false,
     evalBatchSize: 256,
     seed: 1,
   };
   if (dataset === 'mnist' || dataset === 'fashion-mnist') {
-    // Small 10-class sets: fewer epochs, and lr 1.0 (with the N × 10 normalisation, a per-logit
-    // step 5× iCaRL's on CIFAR-100: these runs make ~50 updates per step, not ~3000).
-    // Measured on MNIST (400 images/class, 6 epochs): lr 0.2 left M²KD at 71% after the first
-    // 2-class step (pruning + 3 fine-tuning epochs could not recover), lr 1.0 reached 96%.
-    return { ...base, epochs: 6, milestones: [4], finetuneEpochs: 3, lr: 1.0, flip: dataset === 'fashion-mnist' };
+    // Small 10-class sets: 6 epochs (+3 fine-tuning), lr 0.2 = the paper's per-logit step at
+    // D = 10 (2.0 × 10/100 under the N × D normalisation), and BatchNorm recalibration: with
+    // ~50 updates per step the running statistics lag the weights. Measured on Fashion-MNIST
+    // (classes 6 vs 9, 500 images each): M²KD's first step scored 65.3% in eval mode and 99.2%
+    // with batch statistics; after recalibration 99.3%. lr 1.0 and 0.5 were unstable.
+    return { ...base, epochs: 6, milestones: [4], finetuneEpochs: 3, lr: 0.2, bnRecalibrate: true, flip: dataset === 'fashion-mnist' };
   }
   if (dataset === 'cifar10') return { ...base, lr: 0.2 }; // the paper's per-logit step at D = 10 (2.0 × 10/100)
   return base;

@@ -5,7 +5,7 @@
 // units and divided by batch × the dataset's class count (iCaRL's fixed output layer scale);
 // L = L_MMD(main) + λ (distillation of the auxiliary head on old groups + α · BCE(aux, labels)).
 import { Tensor, Rng, tidy, noGrad, ops } from '../engine';
-import { ResNet32Aux } from '../nn';
+import { ResNet32Aux, BatchNorm2d, Module } from '../nn';
 import { SGD, MultiStepLR } from '../optim';
 import { ImageDataset, ImageSet, imageSize, drawAugment, applyAugment } from '../data';
 import { StepMasks } from '../prune/masks';
@@ -416,6 +416,7 @@ export class OrderRun {
       if (cfg.finetuneEpochs > 0) await this.trainPhase(set, t, 'finetune');
     }
     this.disposeTeachers();
+    if (cfg.bnRecalibrate) await this.recalibrateBatchNorm(set);
     // keep what later steps need
     const keepSteps = teachersKeptAfter(m, t);
     if (this.masks) {
@@ -438,6 +439,38 @@ export class OrderRun {
     this.position = { stepsDone: t, phase: 'train', epochsDone: 0 };
     this.emit({ kind: 'step', method: m.name, order: this.o.orderIndex, result });
     this.o.onCheckpoint?.(this, { phase: 'step', epoch: 0 });
+  }
+
+  /**
+   * Re-estimates every BatchNorm's running statistics from the step's training images: reset,
+   * then one pass in train mode without gradients with momentum 1/(i+1), i.e. the cumulative
+   * average of the batch statistics (torch.optim.swa_utils.update_bn). No weight changes.
+   */
+  private async recalibrateBatchNorm(set: ImageSet): Promise<void> {
+    const bns = batchNorms(this.model);
+    const saved = bns.map((b) => ({ momentum: b.momentum, tracked: b.numBatchesTracked }));
+    for (const b of bns) {
+      b.runningMean.set(new Float32Array(b.channels));
+      b.runningVar.set(new Float32Array(b.channels).fill(1));
+    }
+    this.model.train();
+    const sz = imageSize(set);
+    const bs = this.o.cfg.batchSize;
+    try {
+      let i = 0;
+      for (let b = 0; b < set.n; b += bs, i++) {
+        const n = Math.min(bs, set.n - b);
+        if (n < 2) break;
+        for (const l of bns) l.momentum = 1 / (i + 1);
+        noGrad(() => tidy(() => void this.model.forward(Tensor.fromArray(set.images.slice(b * sz, (b + n) * sz), [n, set.channels, set.height, set.width]))));
+        await yieldToLoop();
+      }
+    } finally {
+      bns.forEach((b, j) => {
+        b.momentum = saved[j].momentum;
+        b.numBatchesTracked = saved[j].tracked;
+      });
+    }
   }
 
   private async updateExemplars(t: number): Promise<void> {
@@ -525,6 +558,15 @@ export class OrderRun {
     for (const fm of this.fullModels.values()) fm.dispose();
     this.fullModels.clear();
   }
+}
+
+function batchNorms(m: Module): BatchNorm2d[] {
+  const out: BatchNorm2d[] = [];
+  for (const [, c] of m.namedChildren()) {
+    if (c instanceof BatchNorm2d) out.push(c);
+    else out.push(...batchNorms(c));
+  }
+  return out;
 }
 
 /** A deep copy of a model (weights, buffers, counters) in eval mode. */

@@ -50,7 +50,8 @@ export class BatchNorm2d extends Layer {
   /** batches seen in training mode (PyTorch's num_batches_tracked) */
   numBatchesTracked = 0;
   readonly eps: number;
-  readonly momentum: number;
+  /** running-statistics momentum (PyTorch's convention); recalibration sets it to 1/(i+1) for a cumulative average */
+  momentum: number;
   constructor(readonly channels: number, cfg: BatchNormConfig = {}) {
     super();
     this.eps = cfg.eps ?? 1e-5;
