@@ -7,7 +7,7 @@
 import { Tensor, Rng, tidy, noGrad, ops } from '../engine';
 import { ResNet32Aux, BatchNorm2d, Module } from '../nn';
 import { SGD, MultiStepLR } from '../optim';
-import { ImageDataset, ImageSet, imageSize, drawAugment, applyAugment } from '../data';
+import { ImageDataset, ImageSet, imageSize, drawAugment, applyAugment, subsetClasses } from '../data';
 import { StepMasks } from '../prune/masks';
 import { snapshotBytes } from '../prune/snapshot';
 import { MaskedTeacherBank, SnapshotTeachers, takeStepSnapshot } from '../prune/teacherBank';
@@ -131,43 +131,28 @@ export class OrderRun {
     return t * this.o.cfg.classesPerStep;
   }
 
+  /** A copy of a set with dataset labels replaced by head columns. */
+  private toColumns(set: ImageSet): ImageSet {
+    return { ...set, labels: set.labels.map((l) => this.column[l]) };
+  }
+
   /** The training images of step t (labels = head columns), plus exemplars. */
   stepTrainSet(t: number): ImageSet {
-    const { dataset } = this.o;
-    const src = dataset.train;
-    const want = new Set(this.groups[t - 1]);
-    const idx: number[] = [];
-    for (let i = 0; i < src.n; i++) if (want.has(src.labels[i])) idx.push(i);
-    const sz = imageSize(src);
+    const fresh = subsetClasses(this.o.dataset.train, this.groups[t - 1]);
     const ex = this.exemplars && this.exemplars.size > 0 ? this.exemplars.imageSet() : null;
-    const n = idx.length + (ex ? ex.n : 0);
-    const images = new Float32Array(n * sz);
-    const labels = new Int32Array(n);
-    idx.forEach((i, j) => {
-      images.set(src.images.subarray(i * sz, (i + 1) * sz), j * sz);
-      labels[j] = this.column[src.labels[i]];
-    });
-    if (ex) {
-      images.set(ex.images, idx.length * sz);
-      for (let j = 0; j < ex.n; j++) labels[idx.length + j] = this.column[ex.labels[j]];
-    }
-    return { images, labels, n, channels: src.channels, height: src.height, width: src.width };
+    if (!ex) return this.toColumns(fresh);
+    const images = new Float32Array(fresh.images.length + ex.images.length);
+    images.set(fresh.images);
+    images.set(ex.images, fresh.images.length);
+    const labels = new Int32Array(fresh.n + ex.n);
+    labels.set(fresh.labels);
+    labels.set(ex.labels, fresh.n);
+    return this.toColumns({ ...fresh, images, labels, n: fresh.n + ex.n });
   }
 
   /** Test images of the classes seen after step t (labels = head columns). */
   testSet(t: number): ImageSet {
-    const src = this.o.dataset.test;
-    const seen = this.seenAfter(t);
-    const idx: number[] = [];
-    for (let i = 0; i < src.n; i++) if (this.column[src.labels[i]] < seen) idx.push(i);
-    const sz = imageSize(src);
-    const images = new Float32Array(idx.length * sz);
-    const labels = new Int32Array(idx.length);
-    idx.forEach((i, j) => {
-      images.set(src.images.subarray(i * sz, (i + 1) * sz), j * sz);
-      labels[j] = this.column[src.labels[i]];
-    });
-    return { images, labels, n: idx.length, channels: src.channels, height: src.height, width: src.width };
+    return this.toColumns(subsetClasses(this.o.dataset.test, this.o.order.order.slice(0, this.seenAfter(t))));
   }
 
   private buildTeachers(t: number): void {
@@ -478,15 +463,9 @@ export class OrderRun {
     const seen = this.seenAfter(t);
     const perClass = Math.floor(this.o.cfg.memory / seen);
     mem.reduce(perClass);
-    const src = this.o.dataset.train;
-    const sz = imageSize(src);
     for (const cls of this.groups[t - 1]) {
-      const idx: number[] = [];
-      for (let i = 0; i < src.n; i++) if (src.labels[i] === cls) idx.push(i);
-      const images = new Float32Array(idx.length * sz);
-      idx.forEach((i, j) => images.set(src.images.subarray(i * sz, (i + 1) * sz), j * sz));
-      const set: ImageSet = { images, labels: new Int32Array(idx.length).fill(cls), n: idx.length, channels: src.channels, height: src.height, width: src.width };
-      const { exemplars } = selectExemplars(this.model, set, Math.min(perClass, idx.length), this.o.cfg.evalBatchSize);
+      const set = subsetClasses(this.o.dataset.train, [cls]);
+      const { exemplars } = selectExemplars(this.model, set, Math.min(perClass, set.n), this.o.cfg.evalBatchSize);
       mem.add(cls, exemplars);
       await yieldToLoop();
     }
