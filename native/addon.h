@@ -186,5 +186,18 @@ class Args {
 // "[a,b,c]"
 std::string dims(std::initializer_list<int64_t> d);
 
+// The one check of a convolution's geometry, for every binding that takes one (conv2d, and the
+// masked convolution on CPU and CUDA): all dimensions positive, stride > 0, pad >= 0, the kernel
+// within the padded input. Sets s.oh and s.ow. S is Conv2dShape or any struct with its fields.
+template <typename S>
+void check_conv_shape(const Args& a, S& s) {
+  a.require(s.n > 0 && s.c > 0 && s.h > 0 && s.w > 0 && s.o > 0 && s.kh > 0 && s.kw > 0,
+            "all dimensions must be positive");
+  a.require(s.stride > 0 && s.pad >= 0, "stride must be > 0 and pad >= 0");
+  a.require(s.h + 2 * s.pad >= s.kh && s.w + 2 * s.pad >= s.kw, "kernel larger than the padded input");
+  s.oh = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
+  s.ow = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+}
+
 }  // namespace native
 }  // namespace m2kd

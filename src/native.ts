@@ -9,8 +9,26 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** Handles are integers naming native buffers; -1 means "none" for optional arguments. */
-export type Handle = number;
+declare const handleBrand: unique symbol;
+/**
+ * Handles are integers naming native buffers. The brand keeps a plain number (a size, a stride)
+ * from standing where a buffer is expected: a call with its arguments out of order fails to compile.
+ */
+export type Handle = number & { readonly [handleBrand]: true };
+/** An optional buffer: a handle, or -1 for "none". */
+export type OptHandle = Handle | -1;
+
+/** conv2d geometry, in the order the addon reads it. */
+export type Conv2dDims = [n: number, c: number, h: number, w: number, o: number, kh: number, kw: number, stride: number, pad: number];
+/** max_pool2d geometry, in the order the addon reads it. */
+export type Pool2dDims = [n: number, c: number, h: number, w: number, kernel: number, stride: number, pad: number];
+/** option-A shortcut geometry, in the order the addon reads it. */
+export type ShortcutDims = [n: number, c: number, h: number, w: number, stride: number, padBefore: number, padAfter: number];
+/** Fused masked convolution geometry and epilogue flags (after the buffers), in the addon's order. */
+export type MaskedConvDims = [
+  k: number, n: number, c: number, h: number, w: number, o: number, kh: number, kw: number,
+  stride: number, pad: number, relu: boolean, shared: boolean,
+];
 
 export interface MemoryStats {
   liveBytes: number;
@@ -51,9 +69,13 @@ export interface CudaInfo {
   archs?: string;
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+/**
+ * Every entry point of the addon, one typed signature each, in the order the binding reads its
+ * arguments (native/ops_<op>.cc). Buffers are handles; "+=" marks outputs that accumulate.
+ */
 export interface NativeAddon {
-  alloc(dtype: string, count: number, zero: boolean, device?: 'cpu' | 'cuda'): Handle;
+  // storage and runtime (native/addon.cc, native/storage.cc, native/exec.cc)
+  alloc(dtype: 'f32' | 'i32' | 'u8', count: number, zero: boolean, device?: 'cpu' | 'cuda'): Handle;
   to_device(h: Handle, device: 'cpu' | 'cuda'): Handle;
   device_of(h: Handle): 'cpu' | 'cuda';
   cuda_info(): CudaInfo;
@@ -68,10 +90,102 @@ export interface NativeAddon {
   runtime_info(): RuntimeInfo;
   set_isa(level: string): void;
   set_threads(n: number): void;
+
+  // gemm (native/ops_gemm.cc): C = alpha op(A) op(B) + beta C, row-major
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Handle, lda: number,
+    B: Handle, ldb: number, beta: number, C: Handle, ldc: number): void;
+
+  // conv2d (native/ops_conv.cc)
+  conv2d_forward(x: Handle, w: Handle, bias: OptHandle, y: Handle, ...dims: Conv2dDims): void;
+  /** dx += */
+  conv2d_backward_data(dy: Handle, w: Handle, dx: Handle, ...dims: Conv2dDims): void;
+  /** dw +=, db += */
+  conv2d_backward_weight(x: Handle, dy: Handle, dw: Handle, db: OptHandle, ...dims: Conv2dDims): void;
+
+  // linear (native/ops_linear.cc), w[out, in]
+  linear_forward(x: Handle, w: Handle, bias: OptHandle, y: Handle, n: number, inFeatures: number, outFeatures: number): void;
+  /** all += */
+  linear_backward(x: Handle, w: Handle, dy: Handle, dx: OptHandle, dw: OptHandle, db: OptHandle,
+    n: number, inFeatures: number, outFeatures: number): void;
+
+  // batchnorm (native/ops_batchnorm.cc), x viewed as [n, c, hw]
+  batchnorm2d_forward_train(x: Handle, gamma: Handle, beta: Handle, runningMean: OptHandle, runningVar: OptHandle,
+    saveMean: Handle, saveInvstd: Handle, y: Handle, n: number, c: number, hw: number, eps: number, momentum: number,
+    relu: boolean): void;
+  batchnorm2d_forward_eval(x: Handle, gamma: Handle, beta: Handle, runningMean: Handle, runningVar: Handle, y: Handle,
+    n: number, c: number, hw: number, eps: number, relu: boolean): void;
+  /** dx += (or = with overwriteDx), dgamma +=, dbeta += */
+  batchnorm2d_backward(x: Handle, y: OptHandle, dy: Handle, gamma: Handle, saveMean: Handle, saveInvstd: Handle,
+    dx: Handle, dgamma: OptHandle, dbeta: OptHandle, n: number, c: number, hw: number, relu: boolean,
+    overwriteDx: boolean): void;
+  /** all += */
+  batchnorm2d_backward_eval(x: Handle, y: OptHandle, dy: Handle, gamma: Handle, runningMean: Handle, runningVar: Handle,
+    dx: OptHandle, dgamma: OptHandle, dbeta: OptHandle, n: number, c: number, hw: number, eps: number, relu: boolean): void;
+
+  // elementwise (native/ops_elementwise.cc)
+  relu_forward(x: Handle, y: Handle, count: number): void;
+  /** dx += */
+  relu_backward(y: Handle, dy: Handle, dx: Handle, count: number): void;
+  add_relu_forward(a: Handle, b: Handle, y: Handle, count: number): void;
+  /** da += (or = with overwriteA), db += (or = with overwriteB) */
+  add_relu_backward(y: Handle, dy: Handle, da: OptHandle, db: OptHandle, count: number, overwriteA: boolean,
+    overwriteB: boolean): void;
+  /** y = alpha x + beta z */
+  axpby(alpha: number, x: Handle, beta: number, z: Handle, y: Handle, count: number): void;
+  mul_forward(a: Handle, b: Handle, y: Handle, count: number): void;
+  /** y = scale x + shift */
+  affine_scalar(x: Handle, scale: number, shift: number, y: Handle, count: number): void;
+  fill(y: Handle, count: number, value: number): void;
+  sigmoid_forward(x: Handle, y: Handle, count: number): void;
+  /** dx += */
+  sigmoid_backward(y: Handle, dy: Handle, dx: Handle, count: number): void;
   sum_all(x: Handle, count: number): number;
+  /** dx += g */
+  add_scalar_inplace(dx: Handle, count: number, g: number): void;
+
+  // loss (native/ops_loss.cc)
   bce_logits_forward(x: Handle, t: Handle, count: number, denom: number): number;
+  /** dx += scale (sigmoid(x) - t) */
+  bce_logits_backward(x: Handle, t: Handle, dx: Handle, count: number, scale: number): void;
+  /** labels i32; returns the mean loss and writes the probabilities p */
   softmax_ce_forward(x: Handle, labels: Handle, p: Handle, n: number, m: number): number;
-  [op: string]: (...args: any[]) => any;
+  /** dx += scale (p - onehot) */
+  softmax_ce_backward(p: Handle, labels: Handle, dx: Handle, n: number, m: number, scale: number): void;
+
+  // pool (native/ops_pool.cc)
+  global_avg_pool_forward(x: Handle, y: Handle, n: number, c: number, hw: number): void;
+  /** dx += */
+  global_avg_pool_backward(dy: Handle, dx: Handle, n: number, c: number, hw: number): void;
+  /** argmax i32 */
+  max_pool2d_forward(x: Handle, y: Handle, argmax: Handle, ...dims: Pool2dDims): void;
+  /** dx += */
+  max_pool2d_backward(dy: Handle, argmax: Handle, dx: Handle, ...dims: Pool2dDims): void;
+
+  // shortcut (native/ops_shortcut.cc)
+  shortcut_a_forward(x: Handle, y: Handle, ...dims: ShortcutDims): void;
+  /** dx += */
+  shortcut_a_backward(dy: Handle, dx: Handle, ...dims: ShortcutDims): void;
+
+  // columns (native/ops_columns.cc)
+  copy_columns(src: Handle, srcLd: number, srcCol0: number, dst: Handle, dstLd: number, dstCol0: number,
+    rows: number, cols: number, accumulate: boolean): void;
+
+  // hflip (native/ops_hflip.cc): flags u8, one per sample
+  hflip(x: Handle, y: Handle, flags: OptHandle, n: number, c: number, h: number, w: number): void;
+
+  // sgd (native/ops_sgd.cc): frozen u8, nonzero = frozen
+  sgd_update(w: Handle, grad: Handle, momentumBuf: OptHandle, frozen: OptHandle, count: number, lr: number,
+    momentum: number, weightDecay: number): void;
+
+  // masked_conv (native/ops_masked.cc on the CPU, native/cuda_masked.cc on CUDA). `steps` must be an
+  // Int32Array of K step ids; the addon refuses any other array at run time.
+  masked_conv_plan_ints(o: number, c: number, kh: number, kw: number): number;
+  /** mask u8, plan i32 of masked_conv_plan_ints(o, c, kh, kw) elements */
+  masked_conv_build_plan(w: Handle, mask: Handle, plan: Handle, o: number, c: number, kh: number, kw: number): void;
+  masked_conv_forward(plan: number, x: Handle, steps: ArrayLike<number>, scale: Handle, shift: Handle,
+    residual: OptHandle, y: Handle, ...dims: MaskedConvDims): void;
+  masked_conv_forward_cuda(w: Handle, mask: Handle, x: Handle, steps: ArrayLike<number>, scale: Handle, shift: Handle,
+    residual: OptHandle, y: Handle, ...dims: MaskedConvDims): void;
 }
 
 const root = path.resolve(__dirname, '..', '..');

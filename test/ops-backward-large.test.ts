@@ -6,6 +6,7 @@ import t from 'tap';
 import { Rng, Tensor, ops, backward, runtimeInfo } from '../src/engine';
 import * as ref from './reference';
 import { eachSimd, randn, tensor, close, Test, prod } from './helpers';
+import { conv2dBackwardCases, linearBackwardCases } from './cases';
 
 function grads(y: Tensor, ins: Tensor[], dy: Float32Array): Float32Array[] {
   backward(y, Tensor.fromArray(dy, y.shape));
@@ -17,16 +18,9 @@ function grads(y: Tensor, ins: Tensor[], dy: Float32Array): Float32Array[] {
   });
 }
 
-const convCases = [
-  { x: [2, 16, 32, 32], w: [32, 16, 3, 3], stride: 1, pad: 1 },
-  { x: [2, 16, 16, 16], w: [32, 16, 3, 3], stride: 2, pad: 1 },
-  { x: [2, 3, 32, 32], w: [16, 3, 7, 7], stride: 2, pad: 3 },
-  { x: [3, 24, 9, 11], w: [40, 24, 1, 1], stride: 1, pad: 0 },
-  { x: [1, 64, 8, 8], w: [64, 64, 3, 3], stride: 1, pad: 1 },
-];
 
 function convBackward(tt: Test, rng: Rng, tag: string): void {
-  for (const c of convCases) {
+  for (const c of conv2dBackwardCases) {
     const xd = randn(rng, c.x), wd = randn(rng, c.w, 0.2), bd = randn(rng, [c.w[0]]);
     const X = tensor(xd, c.x, true), W = tensor(wd, c.w, true), B = tensor(bd, [c.w[0]], true);
     const y = ops.conv2d(X, W, B, { stride: c.stride, padding: c.pad });
@@ -42,7 +36,7 @@ function convBackward(tt: Test, rng: Rng, tag: string): void {
 }
 
 function linearBackward(tt: Test, rng: Rng, tag: string): void {
-  for (const [n, inF, outF] of [[64, 300, 70], [127, 512, 100], [7, 3, 257], [256, 64, 10]]) {
+  for (const [n, inF, outF] of linearBackwardCases) {
     const xd = randn(rng, [n, inF]), wd = randn(rng, [outF, inF], 0.1), bd = randn(rng, [outF]);
     const X = tensor(xd, [n, inF], true), W = tensor(wd, [outF, inF], true), B = tensor(bd, [outF], true);
     const y = ops.linear(X, W, B);

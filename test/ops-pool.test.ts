@@ -1,46 +1,10 @@
-// Option-A shortcut, global average pool and max pool (incl. the ResNet-18 stem 3x3 s2 p1):
+// Global average pool and max pool (incl. the ResNet-18 stem 3x3 s2 p1):
 // forward against the reference and finite-difference gradients at every SIMD level.
 import t from 'tap';
 import { Rng, Tensor, ops, backward } from '../src/engine';
 import * as ref from './reference';
 import { eachSimd, randn, distinct, tensor, close, same, Test, prod } from './helpers';
 import { gradcheck } from './gradcheck';
-
-interface ShortcutCase {
-  x: number[];
-  stride: number;
-  pb: number;
-  pa: number;
-}
-const shortcutCases: ShortcutCase[] = [
-  { x: [2, 3, 5, 5], stride: 2, pb: 1, pa: 2 },
-  { x: [1, 4, 4, 4], stride: 1, pb: 0, pa: 0 },
-  { x: [2, 2, 7, 6], stride: 2, pb: 2, pa: 2 },
-  { x: [3, 1, 1, 1], stride: 2, pb: 1, pa: 0 },
-  { x: [1, 2, 7, 8], stride: 3, pb: 0, pa: 3 },
-  { x: [2, 16, 32, 32], stride: 2, pb: 8, pa: 8 }, // CIFAR ResNet stage change
-];
-
-t.test('shortcutA forward', async (t) => {
-  eachSimd(t, 'shortcutA forward', (tt: Test) => {
-    const rng = new Rng(31);
-    for (const c of shortcutCases) {
-      const x = randn(rng, c.x);
-      const y = ops.shortcutA(tensor(x, c.x), c.stride, c.pb, c.pa);
-      const want = ref.shortcutA(x, c.x, c.stride, c.pb, c.pa);
-      tt.same([...y.shape], want.shape, `shortcutA ${JSON.stringify(c)} shape`);
-      same(tt, y.toFloat32(), want.y, `shortcutA ${JSON.stringify(c)}`);
-    }
-  });
-});
-
-t.test('shortcutA gradients', async (t) => {
-  eachSimd(t, 'shortcutA gradcheck', (tt: Test) => {
-    const rng = new Rng(32);
-    for (const c of shortcutCases.slice(0, 5))
-      gradcheck(tt, `shortcutA ${JSON.stringify(c)}`, (xs) => ops.shortcutA(xs[0], c.stride, c.pb, c.pa), [{ data: randn(rng, c.x), shape: c.x }]);
-  });
-});
 
 const gapShapes = [[2, 3, 5, 5], [1, 1, 1, 1], [3, 17, 7, 3], [2, 64, 8, 8], [1, 5, 1, 33]];
 

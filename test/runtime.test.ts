@@ -5,6 +5,7 @@ import * as path from 'path';
 import { execFileSync, spawnSync } from 'child_process';
 import { Worker } from 'worker_threads';
 import { runtimeInfo, availableSimdLevels, setSimd, setThreads, Tensor, ops } from '../src/engine';
+import type { Handle } from '../src/native';
 import { native } from '../src/native';
 
 const cli = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
@@ -60,9 +61,9 @@ t.test('the addon loads and computes in a worker thread, and frees its memory on
 t.test('native errors are exceptions naming the op and the shapes', async (t) => {
   const x = Tensor.zeros([2, 3]);
   t.throws(() => native.conv2d_forward(x.handle, x.handle, -1, x.handle, 1, 3, 4, 4, 2, 3, 3, 1, 1), /m2kd\.conv2d_forward: buffer 'x' holds 6 elements, needs 48 \(x\[1,3,4,4\] w\[2,3,3,3\]/);
-  t.throws(() => native.read(123456), /not live/);
-  t.throws(() => native.alloc('f64', 3, false), /unknown dtype/);
+  t.throws(() => native.read(123456 as Handle), /not live/);
+  t.throws(() => native.alloc('f64' as 'f32', 3, false), /unknown dtype/);
   x.dispose();
   t.throws(() => x.handle, /used after dispose/);
-  t.throws(() => native.free(-5), /not live/);
+  t.throws(() => native.free(-5 as Handle), /not live/);
 });

@@ -3,9 +3,8 @@
 // in use. Synthetic inputs from a seeded RNG; medians of repeated steps.
 // Device: cpu (default) or cuda (everything built on the device with withDevice; every timed
 // call ends with a device synchronize, so times are wall-clock of finished work).
-import { Tensor, Rng, tidy, noGrad, runtimeInfo, memory, withDevice, synchronize, cudaInfo } from '../engine';
+import { Tensor, Rng, tidy, noGrad, runtimeInfo, memory, withDevice, synchronize, cudaInfo, ops } from '../engine';
 import type { Device } from '../engine';
-import { native } from '../native';
 import { ResNet32 } from '../nn';
 import { SGD } from '../optim';
 import { softmaxTrainStep } from '../train';
@@ -71,12 +70,12 @@ export function benchConv(s: ConvShape, reps: number, device: Device = 'cpu'): C
     const dy = Tensor.fromArray(rng.normal(y.size), y.shape);
     const dx = Tensor.zeros(x.shape);
     const dw = Tensor.zeros(w.shape);
-    const dims = [s.n, s.c, s.h, s.w, s.o, s.k, s.k, s.stride, s.pad];
+    const geom = { stride: s.stride, padding: s.pad };
     const flops = 2 * s.n * s.o * oh * ow * s.c * s.k * s.k;
     sync();
-    const f = median(timeRuns(() => { native.conv2d_forward(x.handle, w.handle, -1, y.handle, ...dims); sync(); }, reps));
-    const bd = median(timeRuns(() => { native.conv2d_backward_data(dy.handle, w.handle, dx.handle, ...dims); sync(); }, reps));
-    const bw = median(timeRuns(() => { native.conv2d_backward_weight(x.handle, dy.handle, dw.handle, -1, ...dims); sync(); }, reps));
+    const f = median(timeRuns(() => { ops.conv2dKernels.forward(x, w, y, geom); sync(); }, reps));
+    const bd = median(timeRuns(() => { ops.conv2dKernels.backwardData(dy, w, dx, geom); sync(); }, reps));
+    const bw = median(timeRuns(() => { ops.conv2dKernels.backwardWeight(x, dy, dw, geom); sync(); }, reps));
     return {
       shape: s.name,
       forward_gflops: flops / f / 1e9,

@@ -4,6 +4,7 @@
 // intermediate tensors are freed as soon as their node has run; leaf gradients are kept.
 import { Tensor, GradNode, keep } from './tensor';
 import { native } from '../native';
+import type { Handle, OptHandle } from '../native';
 
 let gradEnabled = true;
 
@@ -52,14 +53,24 @@ export function gradOf(t: Tensor): Tensor | null {
 }
 
 /** Handle of t's gradient buffer, or -1 when t needs none (kernels skip null outputs). */
-export function gradHandle(t: Tensor): number {
+export function gradHandle(t: Tensor): OptHandle {
   const g = gradOf(t);
   return g ? g.handle : -1;
 }
 
+/**
+ * Handle of t's gradient buffer, for a kernel whose gradient output is not optional: a backward
+ * rule calls it only for an input that needs a gradient.
+ */
+export function gradSink(t: Tensor, op: string): Handle {
+  const g = gradOf(t);
+  if (!g) throw new Error(`${op}: backward asked for the gradient of ${t.describe()}, which needs none`);
+  return g.handle;
+}
+
 /** A gradient buffer to write into, and whether this is its first write. */
-export interface GradTarget {
-  handle: number;
+export interface GradTarget<H extends OptHandle = OptHandle> {
+  handle: H;
   /** true: the buffer is fresh and uninitialised, so the kernel must write, not accumulate */
   overwrite: boolean;
 }
@@ -70,6 +81,8 @@ export interface GradTarget {
  * When t needs no gradient and `sink` is set, a scratch buffer (released with the current
  * scope) takes the result; otherwise handle is -1.
  */
+export function gradTarget(t: Tensor, sink: true): GradTarget<Handle>;
+export function gradTarget(t: Tensor, sink?: boolean): GradTarget;
 export function gradTarget(t: Tensor, sink = false): GradTarget {
   if (!t.requiresGrad) {
     if (!sink) return { handle: -1, overwrite: false };

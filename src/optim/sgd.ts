@@ -2,8 +2,7 @@
 // w -= lr*buf), where a per-parameter u8 mask freezes individual weights completely: a frozen
 // element gets no gradient step, no momentum and no decay, and keeps its exact bits.
 // Owns the momentum buffers (one per parameter, allocated on first step).
-import { Tensor, keep } from '../engine';
-import { native } from '../native';
+import { Tensor, keep, ops } from '../engine';
 
 export interface SgdConfig {
   lr: number;
@@ -64,7 +63,7 @@ export class SGD {
         this.buffers.set(p, buf);
       }
       const mask = this.frozen.get(p);
-      native.sgd_update(p.handle, p.grad.handle, buf ? buf.handle : -1, mask ? mask.handle : -1, p.size, this.lr, this.momentum, this.weightDecay);
+      ops.sgdUpdate(p, p.grad, buf, mask ?? null, { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay });
     }
   }
 

@@ -2,14 +2,14 @@
 // relu, add, sub, mul, scale, addScalar, sigmoid, sum, mean; plus reshape/flatten views.
 import { Tensor } from '../tensor';
 import { native } from '../../native';
-import { record, gradHandle, gradOf, gradTarget } from '../autograd';
+import { record, gradOf, gradTarget, gradSink } from '../autograd';
 import { checkTensors, checkSameShape, fail } from './check';
 
 export function relu(x: Tensor): Tensor {
   checkTensors('relu', [x]);
   const y = Tensor.empty(x.shape, { device: x.device });
   native.relu_forward(x.handle, y.handle, x.size);
-  return record(y, 'relu', [x], (dy) => native.relu_backward(y.handle, dy.handle, gradHandle(x), x.size));
+  return record(y, 'relu', [x], (dy) => native.relu_backward(y.handle, dy.handle, gradSink(x, 'relu'), x.size));
 }
 
 /** relu(a + b) in one pass: the residual join of a basic block. */
@@ -87,7 +87,7 @@ export function sigmoid(x: Tensor): Tensor {
   checkTensors('sigmoid', [x]);
   const y = Tensor.empty(x.shape, { device: x.device });
   native.sigmoid_forward(x.handle, y.handle, x.size);
-  return record(y, 'sigmoid', [x], (dy) => native.sigmoid_backward(y.handle, dy.handle, gradHandle(x), x.size));
+  return record(y, 'sigmoid', [x], (dy) => native.sigmoid_backward(y.handle, dy.handle, gradSink(x, 'sigmoid'), x.size));
 }
 
 /** Sum of all elements, as a 0-d tensor. */
@@ -108,7 +108,7 @@ function reduceAll(op: string, x: Tensor, factor: number): Tensor {
   const y = Tensor.fromArray(new Float32Array([v]), [], { device: x.device });
   return record(y, op, [x], (dy) => {
     const g = dy.item() * factor;
-    native.add_scalar_inplace(gradHandle(x), x.size, g);
+    native.add_scalar_inplace(gradSink(x, op), x.size, g);
   });
 }
 

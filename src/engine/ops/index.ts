@@ -7,5 +7,6 @@ export * from './shortcut';
 export * from './pool';
 export * from './loss';
 export * from './columns';
-export * from './flip';
+export * from './hflip';
+export * from './sgd';
 export * from './maskedConv';

@@ -2,7 +2,7 @@
 // error (it names the op and the shapes) rather than a silent NaN that poisons training.
 import { Tensor } from '../tensor';
 import { native } from '../../native';
-import { record, gradHandle } from '../autograd';
+import { record, gradSink } from '../autograd';
 import { checkTensors, checkRank, checkSameShape, fail } from './check';
 
 export interface BceOptions {
@@ -27,7 +27,7 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, opts: BceOptions 
   const y = Tensor.fromArray(new Float32Array([v]), [], { device: logits.device });
   return record(y, op, [logits, targets], (dy) => {
     if (targets.requiresGrad) fail(op, 'gradients with respect to the targets are not supported', targets);
-    native.bce_logits_backward(logits.handle, targets.handle, gradHandle(logits), logits.size, dy.item() / denom);
+    native.bce_logits_backward(logits.handle, targets.handle, gradSink(logits, op), logits.size, dy.item() / denom);
   });
 }
 
@@ -54,6 +54,6 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
     return y;
   }
   return record(y, op, [logits], (dy) => {
-    native.softmax_ce_backward(p.handle, labels.handle, gradHandle(logits), n, m, dy.item() / n);
+    native.softmax_ce_backward(p.handle, labels.handle, gradSink(logits, op), n, m, dy.item() / n);
   });
 }

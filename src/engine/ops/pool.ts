@@ -1,7 +1,8 @@
 // Pooling: global average pool [n,c,h,w] -> [n,c], and max pool with a square window.
 import { Tensor } from '../tensor';
 import { native } from '../../native';
-import { record, gradHandle } from '../autograd';
+import type { Pool2dDims } from '../../native';
+import { record, gradSink } from '../autograd';
 import { checkTensors, checkRank, checkInt, fail } from './check';
 
 export function globalAvgPool(x: Tensor): Tensor {
@@ -12,7 +13,7 @@ export function globalAvgPool(x: Tensor): Tensor {
   if (n * c * h * w === 0) fail(op, 'empty input', x);
   const y = Tensor.empty([n, c], { device: x.device });
   native.global_avg_pool_forward(x.handle, y.handle, n, c, h * w);
-  return record(y, op, [x], (dy) => native.global_avg_pool_backward(dy.handle, gradHandle(x), n, c, h * w));
+  return record(y, op, [x], (dy) => native.global_avg_pool_backward(dy.handle, gradSink(x, op), n, c, h * w));
 }
 
 export function maxPool2d(x: Tensor, kernel: number, stride = kernel, padding = 0): Tensor {
@@ -29,11 +30,11 @@ export function maxPool2d(x: Tensor, kernel: number, stride = kernel, padding = 
   const ow = Math.floor((w + 2 * padding - kernel) / stride) + 1;
   const y = Tensor.empty([n, c, oh, ow], { device: x.device });
   const argmax = Tensor.empty([n, c, oh, ow], { dtype: 'i32', device: x.device });
-  const dims = [n, c, h, w, kernel, stride, padding];
+  const dims: Pool2dDims = [n, c, h, w, kernel, stride, padding];
   native.max_pool2d_forward(x.handle, y.handle, argmax.handle, ...dims);
   if (!x.requiresGrad) {
     argmax.dispose();
     return y;
   }
-  return record(y, op, [x], (dy) => native.max_pool2d_backward(dy.handle, argmax.handle, gradHandle(x), ...dims));
+  return record(y, op, [x], (dy) => native.max_pool2d_backward(dy.handle, argmax.handle, gradSink(x, op), ...dims));
 }

@@ -2,7 +2,8 @@
 // and zero-pad channels (padBefore, padAfter). Parameter-free.
 import { Tensor } from '../tensor';
 import { native } from '../../native';
-import { record, gradHandle } from '../autograd';
+import type { ShortcutDims } from '../../native';
+import { record, gradSink } from '../autograd';
 import { checkTensors, checkRank, checkInt } from './check';
 
 export function shortcutA(x: Tensor, stride: number, padBefore: number, padAfter: number): Tensor {
@@ -15,7 +16,7 @@ export function shortcutA(x: Tensor, stride: number, padBefore: number, padAfter
   const [n, c, h, w] = x.shape;
   const oh = Math.ceil(h / stride), ow = Math.ceil(w / stride);
   const y = Tensor.empty([n, c + padBefore + padAfter, oh, ow], { device: x.device });
-  const dims = [n, c, h, w, stride, padBefore, padAfter];
+  const dims: ShortcutDims = [n, c, h, w, stride, padBefore, padAfter];
   native.shortcut_a_forward(x.handle, y.handle, ...dims);
-  return record(y, op, [x], (dy) => native.shortcut_a_backward(dy.handle, gradHandle(x), ...dims));
+  return record(y, op, [x], (dy) => native.shortcut_a_backward(dy.handle, gradSink(x, op), ...dims));
 }
