@@ -7,7 +7,7 @@ import * as path from 'path';
 import { loadDataset, ImageDataset, datasetName } from './data';
 import { runtimeInfo } from './engine';
 import { Experiment, ExperimentOptions } from './il/experiment';
-import { IlConfig, defaultConfig, PAPER_CIFAR100 } from './il/config';
+import { IlConfig, defaultConfig, scaleMilestones, PAPER_CIFAR100 } from './il/config';
 import { MethodSpec, parseMethods } from './il/methods';
 import { ClassOrder, randomOrder, parseOrder } from './il/protocol';
 import type { IlEvent } from './il/trainer';
@@ -91,7 +91,7 @@ export function resolveConfig(opts: TrainOptions, datasetClasses: number): IlCon
   };
   if (opts.epochs !== undefined && opts.epochs !== cfg.epochs) {
     // keep the schedule's shape: milestones and fine-tuning scale with the epochs
-    cfg.milestones = cfg.milestones.map((m) => Math.max(1, Math.round((m * opts.epochs!) / cfg.epochs))).filter((m) => m < opts.epochs!);
+    cfg.milestones = scaleMilestones(cfg.milestones, cfg.epochs, opts.epochs);
     cfg.finetuneEpochs = Math.max(1, Math.round(opts.epochs / 2));
     cfg.epochs = opts.epochs;
   }

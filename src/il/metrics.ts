@@ -1,4 +1,4 @@
-// Evaluation metrics of class-incremental learning, in plain TypeScript (no engine): top-k,
+// Evaluation metrics of class-incremental learning, in plain TypeScript (no tensors, no addon): top-k,
 // confusion, per-group accuracy, forgetting (Chaudhry et al. 2018), mean ± sample std, average
 // incremental accuracy, and an Evaluator that accumulates counts over batches of scores.
 // Policy: scores are row-major [n, C] over the C SEEN classes in seen order ("columns");
@@ -6,14 +6,7 @@
 // scores go to the lower column, always; a NaN score ranks below every number (-Infinity).
 // Accuracies are percent (0..100). Nothing here returns NaN: empty groups give 0 (documented
 // at each function), and bad input (wrong lengths, labels out of range) throws a named error.
-
-function fail(fn: string, msg: string): never {
-  throw new Error(`${fn}: ${msg}`);
-}
-
-function checkCount(fn: string, name: string, v: number, min = 0): void {
-  if (!Number.isInteger(v) || v < min) fail(fn, `${name} must be an integer >= ${min}, got ${v}`);
-}
+import { fail, checkInt } from '../engine/errors';
 
 function checkColumns(fn: string, name: string, a: Int32Array, classes: number): void {
   for (let i = 0; i < a.length; i++)
@@ -40,8 +33,8 @@ function rankOf(scores: Float32Array, base: number, m: number, j: number): numbe
 }
 
 function checkScores(fn: string, logits: Float32Array, n: number, m: number, labels?: Int32Array): void {
-  checkCount(fn, 'n', n);
-  checkCount(fn, 'classes (m)', m, 1);
+  checkInt(fn, 'n', n);
+  checkInt(fn, 'classes (m)', m, 1);
   if (logits.length !== n * m) fail(fn, `${logits.length} scores do not form [${n}, ${m}] (${n * m} expected)`);
   if (labels) {
     if (labels.length !== n) fail(fn, `${labels.length} labels for ${n} rows`);
@@ -56,7 +49,7 @@ function checkScores(fn: string, logits: Float32Array, n: number, m: number, lab
  */
 export function topk(logits: Float32Array, n: number, m: number, labels: Int32Array, k: number): number {
   checkScores('topk', logits, n, m, labels);
-  checkCount('topk', 'k', k, 1);
+  checkInt('topk', 'k', k, 1);
   let correct = 0;
   for (let i = 0; i < n; i++) if (rankOf(logits, i * m, m, labels[i]) < k) correct++;
   return correct;
@@ -84,7 +77,7 @@ export function argmax(logits: Float32Array, n: number, m: number): Int32Array {
 /** confusion[i][j] = number of images of (true) column i predicted as column j. */
 export function confusionMatrix(pred: Int32Array, labels: Int32Array, classes: number): number[][] {
   const fn = 'confusionMatrix';
-  checkCount(fn, 'classes', classes, 1);
+  checkInt(fn, 'classes', classes, 1);
   if (pred.length !== labels.length) fail(fn, `${pred.length} predictions for ${labels.length} labels`);
   checkColumns(fn, 'pred', pred, classes);
   checkColumns(fn, 'labels', labels, classes);
@@ -99,7 +92,7 @@ export function confusionMatrix(pred: Int32Array, labels: Int32Array, classes: n
  */
 export function groupAccuracy(pred: Int32Array, labels: Int32Array, groupOf: Int32Array, groups: number): number[] {
   const fn = 'groupAccuracy';
-  checkCount(fn, 'groups', groups, 1);
+  checkInt(fn, 'groups', groups, 1);
   if (pred.length !== labels.length) fail(fn, `${pred.length} predictions for ${labels.length} labels`);
   checkColumns(fn, 'groupOf', groupOf, groups);
   checkColumns(fn, 'labels', labels, groupOf.length);
@@ -199,7 +192,7 @@ export function groupOfColumns(groupSizes: readonly number[]): Int32Array {
   const out = new Int32Array(total);
   let j = 0;
   groupSizes.forEach((s, g) => {
-    checkCount('groupOfColumns', `groupSizes[${g}]`, s, 1);
+    checkInt('groupOfColumns', `groupSizes[${g}]`, s, 1);
     out.fill(g, j, j + s);
     j += s;
   });
@@ -248,7 +241,7 @@ export class Evaluator {
 
   constructor(opts: EvaluatorOptions) {
     const fn = 'Evaluator';
-    checkCount(fn, 'classes', opts.classes, 1);
+    checkInt(fn, 'classes', opts.classes, 1);
     this.classes = opts.classes;
     this.groupOf = opts.groupOf ? Int32Array.from(opts.groupOf) : new Int32Array(opts.classes);
     if (this.groupOf.length !== opts.classes) fail(fn, `groupOf has ${this.groupOf.length} entries for ${opts.classes} classes`);
@@ -258,10 +251,10 @@ export class Evaluator {
       maxG = Math.max(maxG, this.groupOf[j]);
     }
     this.groups = opts.groups ?? maxG + 1;
-    checkCount(fn, 'groups', this.groups, 1);
+    checkInt(fn, 'groups', this.groups, 1);
     if (maxG >= this.groups) fail(fn, `groupOf names group ${maxG} but there are ${this.groups} groups`);
     const k = opts.k ?? 5;
-    checkCount(fn, 'k', k, 1);
+    checkInt(fn, 'k', k, 1);
     this.k = Math.min(k, opts.classes);
     this.cm = Array.from({ length: this.classes }, () => new Array<number>(this.classes).fill(0));
   }

@@ -45,6 +45,18 @@ export abstract class Module {
     return [...this.children.entries()];
   }
 
+  /** The one walk over the module tree: every module, depth first, with its dotted name ('' for this one). */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [n, m] of this.children) out.push(...m.namedModules(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
+  /** Every module of the tree (this one included) that is an instance of `type`, depth first. */
+  modulesOf<M extends Module>(type: abstract new (...args: never[]) => M): M[] {
+    return this.namedModules().map(([, m]) => m).filter((m): m is M => m instanceof type);
+  }
+
   /** Parameters with dotted names, in registration order (PyTorch order). */
   namedParameters(prefix = ''): [string, Tensor][] {
     const out: [string, Tensor][] = [];

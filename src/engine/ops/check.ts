@@ -1,14 +1,12 @@
 // Argument checks shared by the ops: every op validates dtype, rank, shape and device at the
 // TypeScript boundary and throws an Error that names the op and the shapes.
 import { Tensor } from '../tensor';
+import { fail } from '../errors';
+
+export { fail, checkInt } from '../errors';
 
 export function shapeStr(t: Tensor): string {
   return `[${t.shape.join(',')}]`;
-}
-
-export function fail(op: string, msg: string, ...ts: (Tensor | null | undefined)[]): never {
-  const shapes = ts.filter((t): t is Tensor => !!t).map((t) => t.describe()).join(' ');
-  throw new Error(`${op}: ${msg}${shapes ? ` (${shapes})` : ''}`);
 }
 
 /** All tensors must be live, f32 (unless dtype given) and on one device. */
@@ -34,8 +32,4 @@ export function sameShape(a: Tensor, b: Tensor): boolean {
 
 export function checkSameShape(op: string, a: Tensor, b: Tensor): void {
   if (!sameShape(a, b)) fail(op, `shapes ${shapeStr(a)} and ${shapeStr(b)} differ`, a, b);
-}
-
-export function checkInt(op: string, name: string, v: number, min: number): void {
-  if (!Number.isInteger(v) || v < min) throw new Error(`${op}: ${name} must be an integer >= ${min}, got ${v}`);
 }
