@@ -153,10 +153,31 @@ function bench(sub: string | undefined, f: Flags): void {
     console.log(`    ${c.shape.padEnd(22)} ${c.forward_gflops.toFixed(1).padStart(6)} ${c.backward_data_gflops.toFixed(1).padStart(6)} ${c.backward_weight_gflops.toFixed(1).padStart(6)}`);
 }
 
+const COMMANDS = ['train', 'sweep', 'report', 'compare', 'doctor', 'train-mnist', 'bench'];
+
+/** One command's usage: its blocks of HELP (the lines from `  m2kd <cmd> ` to the next command). */
+export function commandUsage(cmd: string): string {
+  const blocks: string[] = [];
+  let on = false;
+  for (const line of HELP.split('\n')) {
+    if (line.startsWith('  m2kd ')) on = line.startsWith(`  m2kd ${cmd} `) || line === `  m2kd ${cmd}`;
+    else if (!line.startsWith('   ')) on = false;
+    if (on) blocks.push(line);
+  }
+  const more = cmd === 'sweep' ? '\n(train options: m2kd train --help)' : '';
+  return `usage:\n${blocks.join('\n')}${more}\ncommon options: --threads N (default: all cores; env M2KD_THREADS)`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { positional, flags } = parseArgs(argv);
   const f = new Flags(flags);
   const cmd = positional[0];
+  // `m2kd <command> --help`, `m2kd <command> -h` and `m2kd help <command>` print that command's usage
+  const helpFor = cmd === 'help' ? positional[1] : flags.has('help') || positional.includes('-h') ? cmd : undefined;
+  if (helpFor !== undefined && COMMANDS.includes(helpFor)) {
+    console.log(commandUsage(helpFor));
+    return 0;
+  }
   try {
     switch (cmd) {
       case 'report':

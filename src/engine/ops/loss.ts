@@ -9,7 +9,7 @@ export interface BceOptions {
   /**
    * The sum of the per-element losses is divided by this. Default: the element count (the
    * plain mean). M²KD divides by n × (the dataset's class count) so that the per-logit
-   * gradient matches iCaRL's fixed-size output layer; see DESIGN.md.
+   * gradient matches iCaRL's fixed-size output layer; see docs/design.md and docs/methods.md.
    */
   denominator?: number;
 }
