@@ -6,32 +6,17 @@
 import { Tensor, Rng, tidy, noGrad, runtimeInfo, memory, withDevice, synchronize, cudaInfo, ops } from '../engine';
 import type { Device } from '../engine';
 import { ResNet32 } from '../nn';
+import type { ConvGeometry } from '../nn';
 import { SGD } from '../optim';
 import { softmaxTrainStep } from '../train';
 import { median, timeRuns } from './stats';
 
-export interface ConvShape {
-  name: string;
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  o: number;
-  k: number;
-  stride: number;
-  pad: number;
-}
+/** A conv shape the benchmark times (the network's own description: ResNet32.convShapes). */
+export type ConvShape = ConvGeometry;
 
 /** The distinct conv shapes of ResNet-32 at a batch size (3-channel input). */
 export function resnet32ConvShapes(batch: number): ConvShape[] {
-  return [
-    { name: 'conv1 3->16 32x32', n: batch, c: 3, h: 32, w: 32, o: 16, k: 3, stride: 1, pad: 1 },
-    { name: 'stage1 16->16 32x32', n: batch, c: 16, h: 32, w: 32, o: 16, k: 3, stride: 1, pad: 1 },
-    { name: 'stage2 16->32 s2', n: batch, c: 16, h: 32, w: 32, o: 32, k: 3, stride: 2, pad: 1 },
-    { name: 'stage2 32->32 16x16', n: batch, c: 32, h: 16, w: 16, o: 32, k: 3, stride: 1, pad: 1 },
-    { name: 'stage3 32->64 s2', n: batch, c: 32, h: 16, w: 16, o: 64, k: 3, stride: 2, pad: 1 },
-    { name: 'stage3 64->64 8x8', n: batch, c: 64, h: 8, w: 8, o: 64, k: 3, stride: 1, pad: 1 },
-  ];
+  return ResNet32.convShapes(batch);
 }
 
 export interface ConvResult {

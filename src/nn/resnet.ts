@@ -87,13 +87,46 @@ export interface ResNetConfig {
   seed?: number;
 }
 
+/** One convolution's geometry: input [n, c, h, w], o output channels, a k×k kernel. */
+export interface ConvGeometry {
+  name: string;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  k: number;
+  stride: number;
+  pad: number;
+}
+
 export class ResNet32 extends ResNet {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly stages: Sequential[];
   readonly fc: IncrementalClassifier;
-  readonly stageChannels = [16, 32, 64];
+  static readonly stageWidths: readonly number[] = [16, 32, 64];
+  readonly stageChannels: number[] = [...ResNet32.stageWidths];
   static readonly blocksPerStage = 5;
+
+  /**
+   * The distinct convolution shapes of the network at a batch size, in network order, from the
+   * same widths and strides the constructor builds with: what the conv benchmarks time.
+   */
+  static convShapes(batch: number, inChannels = 3, size = 32): ConvGeometry[] {
+    const w0 = ResNet32.stageWidths[0];
+    const out: ConvGeometry[] = [{ name: `conv1 ${inChannels}->${w0} ${size}x${size}`, n: batch, c: inChannels, h: size, w: size, o: w0, k: 3, stride: 1, pad: 1 }];
+    let c = w0, hw = size;
+    ResNet32.stageWidths.forEach((planes, si) => {
+      if (si > 0) {
+        out.push({ name: `stage${si + 1} ${c}->${planes} s2`, n: batch, c, h: hw, w: hw, o: planes, k: 3, stride: 2, pad: 1 });
+        hw = Math.floor((hw + 2 - 3) / 2) + 1;
+      }
+      out.push({ name: `stage${si + 1} ${planes}->${planes} ${hw}x${hw}`, n: batch, c: planes, h: hw, w: hw, o: planes, k: 3, stride: 1, pad: 1 });
+      c = planes;
+    });
+    return out;
+  }
 
   constructor(numClasses: number, cfg: ResNetConfig = {}) {
     super();
