@@ -21,6 +21,11 @@ inline void launch_check(CUstream_st* stream, const char* file, int line, const 
 
 constexpr int kThreads = 256;
 
+// Grid-stride loop over [0, n) with 64-bit indices.
+#define M2KD_GRID_LOOP(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+
 // Blocks for a grid-stride loop over n elements (capped: each thread loops).
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
   int64_t b = (n + threads - 1) / threads;

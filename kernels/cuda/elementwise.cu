@@ -9,8 +9,6 @@ namespace m2kd {
 namespace cuda {
 namespace {
 
-#define M2KD_GRID_LOOP(i, n) \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
 __global__ void relu_fwd_k(int64_t n, const float* __restrict__ x, float* __restrict__ y) {
   M2KD_GRID_LOOP(i, n) { float v = x[i]; y[i] = v > 0.f ? v : 0.f; }
