@@ -21,7 +21,7 @@ __global__ void copy_columns_k(int64_t rows, int64_t cols, const float* src, int
 void copy_columns(const CudaExec& ex, int64_t rows, int64_t cols, const float* src, int64_t sld, int64_t sc0,
                   float* dst, int64_t dld, int64_t dc0, bool accumulate) {
   if (rows <= 0 || cols <= 0) return;
-  copy_columns_k<<<grid_for(rows * cols), kThreads, 0, ex.stream()>>>(rows, cols, src, sld, sc0, dst, dld, dc0,
+  M2KD_LAUNCH(grid_for(rows * cols), kThreads, 0, ex.stream(), copy_columns_k)(rows, cols, src, sld, sc0, dst, dld, dc0,
                                                                       accumulate);
   M2KD_LAUNCHED(ex, "copy_columns");
 }

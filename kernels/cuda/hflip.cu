@@ -21,7 +21,7 @@ void hflip(const CudaExec& ex, int64_t n, int64_t c, int64_t h, int64_t w, const
            float* y) {
   const int64_t total = n * c * h * w;
   if (total <= 0) return;
-  hflip_k<<<grid_for(total), kThreads, 0, ex.stream()>>>(total, c * h * w, w, flags, x, y);
+  M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), hflip_k)(total, c * h * w, w, flags, x, y);
   M2KD_LAUNCHED(ex, "hflip");
 }
 

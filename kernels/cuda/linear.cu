@@ -35,7 +35,7 @@ void linear_backward(const CudaExec& ex, int64_t n, int64_t in, int64_t out, con
   if (dw) gemm_call(ex, true, false, out, in, n, 1.f, dy, out, x, in, 1.f, dw, in, nullptr, "linear_backward(dw)",
                __FILE__, __LINE__);
   if (db) {
-    col_sum_k<<<unsigned((out + 127) / 128), 128, 0, ex.stream()>>>(n, out, dy, db);
+    M2KD_LAUNCH(unsigned((out + 127) / 128), 128, 0, ex.stream(), col_sum_k)(n, out, dy, db);
     M2KD_LAUNCHED(ex, "linear_backward(db)");
   }
 }

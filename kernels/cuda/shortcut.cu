@@ -34,7 +34,7 @@ void shortcut_a_forward(const CudaExec& ex, int64_t n, int64_t c, int64_t h, int
   const int64_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride, oc = c + pb + pa;
   const int64_t total = n * oc * oh * ow;
   if (total <= 0) return;
-  shortcut_fwd_k<<<grid_for(total), kThreads, 0, ex.stream()>>>(total, c, h, w, stride, pb, oc, oh, ow, x, y);
+  M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), shortcut_fwd_k)(total, c, h, w, stride, pb, oc, oh, ow, x, y);
   M2KD_LAUNCHED(ex, "shortcut_a_forward");
 }
 void shortcut_a_backward(const CudaExec& ex, int64_t n, int64_t c, int64_t h, int64_t w, int64_t stride,
@@ -42,7 +42,7 @@ void shortcut_a_backward(const CudaExec& ex, int64_t n, int64_t c, int64_t h, in
   const int64_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride, oc = c + pb + pa;
   const int64_t total = n * c * h * w;
   if (total <= 0) return;
-  shortcut_bwd_k<<<grid_for(total), kThreads, 0, ex.stream()>>>(total, c, h, w, stride, pb, oc, oh, ow, dy, dx);
+  M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), shortcut_bwd_k)(total, c, h, w, stride, pb, oc, oh, ow, dy, dx);
   M2KD_LAUNCHED(ex, "shortcut_a_backward");
 }
 
