@@ -196,6 +196,26 @@ SharedView<E[]> shared_dynamic_view(const char* name) {
   return SharedView<E[]>{b, name, int64_t(bytes / sizeof(E))};
 }
 
+// Kernel instances: every instance a launch site names registers itself at load time (its full
+// name, template arguments included), and every launch records its instance, so a test run can
+// say which compiled kernels it never ran (M2KD_EMU_COVERAGE=<file>: emu.cc appends both lists).
+std::string kernel_name_from(const char* pretty);
+bool register_kernel(const char* name);
+template <auto F>
+struct KernelId {
+  static const char* name() {
+    static const std::string n = kernel_name_from(__PRETTY_FUNCTION__);
+    return n.c_str();
+  }
+  static const bool registered;
+  static const char* use() {
+    (void)registered;
+    return name();
+  }
+};
+template <auto F>
+const bool KernelId<F>::registered = register_kernel(KernelId<F>::name());
+
 template <class... P>
 struct Launch {
   void (*fn)(P...);
@@ -270,7 +290,7 @@ T shuffle_as(int kind, unsigned mask, T v, int arg, int width, const char* file,
 
 // one launch macro for both builds (common.cuh defines the nvcc spelling)
 #define M2KD_LAUNCH(grid, block, shmem, stream, ...) \
-  ::m2kd::emu::make_launch(&__VA_ARGS__, #__VA_ARGS__, __FILE__, __LINE__, dim3(grid), dim3(block), size_t(shmem), (stream))
+  ::m2kd::emu::make_launch(&__VA_ARGS__, ::m2kd::emu::KernelId<&__VA_ARGS__>::use(), __FILE__, __LINE__, dim3(grid), dim3(block), size_t(shmem), (stream))
 #define M2KD_SHARED(T, name, dims)                 \
   static const char name##_m2kd_emu_key = 0;      \
   const auto name = ::m2kd::emu::shared_view<T dims>(&name##_m2kd_emu_key, #name)

@@ -26,8 +26,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -567,7 +569,47 @@ void check_canaries(std::string& out) {
   }
 }
 
+// ---- kernel coverage
+std::set<std::string>& registered_kernels() {
+  static std::set<std::string> s;
+  return s;
+}
+std::set<std::string> g_launched;
+bool g_coverage_header = false;
+
+void coverage_note(const char* kernel) {
+  if (!g_launched.insert(kernel).second) return;
+  const char* file = std::getenv("M2KD_EMU_COVERAGE");
+  if (!file || !*file) return;
+  FILE* f = std::fopen(file, "a");
+  if (!f) return;
+  if (!g_coverage_header) {
+    g_coverage_header = true;
+    for (const std::string& k : registered_kernels()) std::fprintf(f, "compiled %s\n", k.c_str());
+  }
+  std::fprintf(f, "launched %s\n", kernel);
+  std::fclose(f);
+}
+
 }  // namespace
+
+std::string kernel_name_from(const char* pretty) {
+  std::string s(pretty);
+  const size_t a = s.find("F = ");
+  if (a == std::string::npos) return s;
+  s = s.substr(a + 4);
+  if (!s.empty() && s.back() == ']') s.pop_back();
+  for (const char* strip : {"m2kd::cuda::", "{anonymous}::", "(anonymous namespace)::"}) {
+    for (size_t p; (p = s.find(strip)) != std::string::npos;) s.erase(p, std::strlen(strip));
+  }
+  if (!s.empty() && s[0] == '&') s.erase(0, 1);
+  return s;
+}
+
+bool register_kernel(const char* name) {  // at load time (static initialisation: one thread)
+  registered_kernels().insert(name);
+  return true;
+}
 
 // ------------------------------------------------------------------ device-side API
 void syncthreads(const char* file, int line) {
@@ -708,6 +750,7 @@ void launch(KernelBody& body, const char* kernel, const char* file, int line, di
   }
   stacks_init();
   install_handler();
+  coverage_note(kernel);
   g_kernel = kernel;
   g_kfile = file;
   g_kline = line;
