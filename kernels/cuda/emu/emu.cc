@@ -19,6 +19,7 @@
 #if defined(M2KD_CUDA_EMU)
 #include "emu.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -264,6 +265,7 @@ void fiber_main() {
 
 // ---- faults in kernels
 void* g_fault_addr = nullptr;
+pthread_t g_launch_thread;
 bool g_fault_write = false;
 struct sigaction g_old_segv;
 bool g_have_old = false;
@@ -276,7 +278,8 @@ bool g_have_old = false;
 }
 
 void segv_handler(int sig, siginfo_t* si, void* ctx) {
-  if (g_running >= 0 && g_body) {
+  // ours only when an emulated thread runs on this host thread (not a fault of another thread)
+  if (g_running >= 0 && g_body && pthread_equal(pthread_self(), g_launch_thread)) {
     ucontext_t* uc = static_cast<ucontext_t*>(ctx);
     g_fault_addr = si->si_addr;
     g_fault_write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
@@ -749,6 +752,7 @@ void launch(KernelBody& body, const char* kernel, const char* file, int line, di
     return;
   }
   stacks_init();
+  g_launch_thread = pthread_self();
   install_handler();
   coverage_note(kernel);
   g_kernel = kernel;
