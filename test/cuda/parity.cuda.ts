@@ -339,6 +339,9 @@ t0.test('fused masked convolution: K models in one launch vs dense reference', a
     { K: 3, xs: [2, 4, 6, 6], ws: [10, 4, 2, 2], stride: 1, pad: 1, shared: true, res: true, relu: true },
     { K: 2, xs: [1, 6, 7, 7], ws: [20, 6, 5, 5], stride: 2, pad: 2, shared: false, res: false, relu: false },
     { K: 2, xs: [2, 3, 5, 4], ws: [36, 3, 3, 2], stride: 1, pad: 1, shared: false, res: true, relu: false },
+    // more models than one launch takes (256): two launches, pointers advanced per chunk
+    { K: 258, xs: [1, 2, 3, 3], ws: [3, 2, 1, 1], stride: 1, pad: 0, shared: false, res: true, relu: true },
+    { K: 257, xs: [1, 2, 3, 3], ws: [2, 2, 3, 3], stride: 2, pad: 1, shared: true, res: false, relu: false },
   ];
   for (const cs of cases) {
     const { K, xs, ws, stride, pad, shared } = cs;
@@ -348,8 +351,8 @@ t0.test('fused masked convolution: K models in one launch vs dense reference', a
     const x = randn(rng, [(shared ? 1 : K) * n * c * h * wd]);
     const w = randn(rng, [prod(ws)], 0.3);
     const mask = new Uint8Array(w.length);
-    for (let i = 0; i < w.length; i++) mask[i] = rng.int(K + 2);  // 0 (free) .. K+1 (owned by a later step)
-    const steps = Int32Array.from({ length: K }, (_, k) => k + 1);
+    for (let i = 0; i < w.length; i++) mask[i] = rng.int(Math.min(K + 2, 256));  // 0 (free) .. K+1 (owned by a later step)
+    const steps = Int32Array.from({ length: K }, (_, k) => Math.min(k + 1, 255));
     steps[0] = 0;  // a model with no weights at all: y = act(shift + residual)
     const scale = uniform(rng, [K * o], 0.5, 1.5), shift = randn(rng, [K * o], 0.1);
     const ysz = K * n * o * oh * ow;

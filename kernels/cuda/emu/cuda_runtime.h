@@ -101,6 +101,18 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s);
 cudaError_t cudaMemset(void* p, int value, size_t bytes);
+cudaError_t cudaMalloc(void** p, size_t bytes);  // guarded, like every emulated allocation
+cudaError_t cudaFree(void* p);
+// Streams and events: launches and copies run when issued, so every stream is ordered and an
+// event is complete once recorded; elapsed time is host time between the two records.
+cudaError_t cudaStreamCreate(cudaStream_t* s);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags = 0);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
 // ------------------------------------------------------------------ the device side
 namespace m2kd {

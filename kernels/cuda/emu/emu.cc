@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -917,5 +918,63 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
   return cudaSuccess;
 }
 cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes, nullptr); }
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  try {
+    *p = m2kd::emu::device_alloc(bytes);
+    return cudaSuccess;
+  } catch (const std::bad_alloc&) {
+    *p = nullptr;
+    m2kd::emu::set_error(cudaErrorMemoryAllocation, "emulated cudaMalloc of " + std::to_string(bytes) + " bytes");
+    return cudaErrorMemoryAllocation;
+  }
+}
+cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  try {
+    m2kd::emu::device_free(p);
+    return cudaSuccess;
+  } catch (const std::exception& e) {
+    m2kd::emu::set_error(cudaErrorInvalidDevicePointer, e.what());
+    return cudaErrorInvalidDevicePointer;
+  }
+}
+
+struct CUstream_st {
+  int id;
+};
+struct CUevent_st {
+  std::chrono::steady_clock::time_point t;
+  bool recorded;
+};
+cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = new CUstream_st{1};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st{std::chrono::steady_clock::now(), false};
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return cudaErrorInvalidValue;
+  e->t = std::chrono::steady_clock::now();
+  e->recorded = true;
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : cudaErrorInvalidValue; }
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned) { return e ? cudaSuccess : cudaErrorInvalidValue; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (!a || !b || !a->recorded || !b->recorded) return cudaErrorInvalidValue;
+  *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
+  return cudaSuccess;
+}
 
 #endif  // M2KD_CUDA_EMU
