@@ -448,8 +448,9 @@ void resolve_warp(int w) {
         case 1: src = pos - t.warg >= 0 ? l - t.warg : l; break;
         case 2: src = pos + t.warg < width ? l + t.warg : l; break;
         default: {
-          const int x = l ^ t.warg;
-          src = (x & ~(width - 1)) == seg && x < 32 ? x : l;
+          // CUDA: a group may read earlier groups, but a later group returns the caller's value
+          const int x = l ^ (t.warg & 31);
+          src = x < seg + width ? x : l;
         }
       }
       if (src != l && (src >= lanes || !((mask >> src) & 1u)))
