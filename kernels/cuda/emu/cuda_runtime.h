@@ -152,15 +152,62 @@ void launch(KernelBody& body, const char* kernel, const char* file, int line, di
 bool pointer_arg_ok(const void* p, const char* kernel, int index, const char* file, int line);
 
 // --- shared memory views: every element access is checked
+// The racecheck / initcheck state of one 4-byte word of the block's shared memory: its last
+// writer and the readers in the current barrier interval (epoch), and whether it was written.
+struct ShadowWord {
+  uint32_t wep, rep;
+  uint16_t wtid, rtid, rtid2;
+  uint8_t init, pad;
+};
+struct FastState {
+  char* shared;
+  ShadowWord* shadow;
+  uint32_t epoch;
+  int running;
+  uint64_t accesses;
+};
+extern FastState g_fast;
+
+// The check of a 4-byte access without a hazard, inline; anything else (wider types, a hazard
+// to report) goes to shared_access.
+inline void shared_touch(const void* p, size_t bytes, bool write) {
+  FastState& f = g_fast;
+  if (bytes == 4 && f.running >= 0) {
+    ShadowWord& s = f.shadow[size_t(static_cast<const char*>(p) - f.shared) >> 2];
+    const uint16_t me = uint16_t(f.running);
+    const bool other_wrote = s.wep == f.epoch && s.wtid != me;
+    if (!write) {
+      if (s.init && !other_wrote) {
+        f.accesses++;
+        if (s.rep != f.epoch) {
+          s.rep = f.epoch;
+          s.rtid = me;
+          s.rtid2 = me;
+        } else if (s.rtid != me) {
+          s.rtid2 = me;
+        }
+        return;
+      }
+    } else if (!other_wrote && !(s.rep == f.epoch && (s.rtid != me || s.rtid2 != me))) {
+      f.accesses++;
+      s.wep = f.epoch;
+      s.wtid = me;
+      s.init = 1;
+      return;
+    }
+  }
+  shared_access(p, bytes, write);
+}
+
 template <class T>
 struct SharedRef {
   T* p;
   operator T() const {
-    shared_access(p, sizeof(T), false);
+    shared_touch(p, sizeof(T), false);
     return *p;
   }
   SharedRef& operator=(T v) {
-    shared_access(p, sizeof(T), true);
+    shared_touch(p, sizeof(T), true);
     *p = v;
     return *this;
   }

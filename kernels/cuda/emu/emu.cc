@@ -83,10 +83,17 @@ namespace emu {
 ThreadCoords* g_coords = nullptr;
 
 namespace {
+constexpr size_t kMaxSharedBytes = size_t(227) << 10;
+alignas(64) char g_shared_mem[kMaxSharedBytes];
+ShadowWord g_shadow_mem[kMaxSharedBytes / 4];
+}  // namespace
+FastState g_fast{g_shared_mem, g_shadow_mem, 0, -1, 0};
+
+namespace {
 
 constexpr int kMaxThreads = 1024;
 constexpr size_t kStack = size_t(128) << 10;  // per emulated thread
-constexpr size_t kMaxShared = size_t(227) << 10;
+constexpr size_t kMaxShared = kMaxSharedBytes;
 constexpr size_t kArenaBytes = size_t(64) << 30;
 constexpr size_t kCanaryBefore = 64;
 constexpr unsigned char kCanary = 0xfd;
@@ -189,16 +196,12 @@ struct Decl {
   const char* name;
 };
 
-struct Shadow {
-  uint32_t wep, rep;
-  uint16_t wtid, rtid, rtid2;
-  uint8_t init, pad;
-};
+using Shadow = ShadowWord;
 
 char* g_stacks = nullptr;
 std::vector<Thr> g_thr;
 void* g_sched_sp = nullptr;
-int g_running = -1;
+int& g_running = g_fast.running;  // the running thread (linear id in its block), -1 outside kernels
 int g_nthreads = 0;
 KernelBody* g_body = nullptr;
 
@@ -212,11 +215,11 @@ int g_fail_code = 0;
 std::string g_fail_msg;
 
 // shared memory of the running block
-alignas(64) char g_shared[kMaxShared];
-std::vector<Shadow> g_shadow(kMaxShared / 4);
+char* const g_shared = g_shared_mem;
+Shadow* const g_shadow = g_shadow_mem;
 std::vector<Decl> g_decls;
 size_t g_shared_used = 0;
-uint32_t g_epoch = 0;
+uint32_t& g_epoch = g_fast.epoch;
 const char g_dyn_key = 0;
 
 EmuStats g_stats{};
@@ -670,7 +673,7 @@ char* shared_dynamic(size_t* bytes) {
 
 void shared_access(const void* p, size_t bytes, bool write) {
   if (g_running < 0) return;
-  g_stats.shared_accesses++;
+  g_fast.accesses++;
   const size_t off = size_t(static_cast<const char*>(p) - g_shared);
   const uint16_t me = uint16_t(g_running);
   for (size_t w = off / 4, e = (off + bytes - 1) / 4; w <= e; ++w) {
@@ -842,6 +845,7 @@ void set_error(int code, const std::string& detail) {
 
 EmuStats stats() {
   std::lock_guard<std::recursive_mutex> lk(g_mu);
+  g_stats.shared_accesses = g_fast.accesses;
   return g_stats;
 }
 
