@@ -7,7 +7,7 @@
 // Device memory goes back to the driver only in cuda_empty_cache() (after a sync) or when an
 // allocation fails (the pool is emptied and the allocation retried once). A machine without a
 // GPU or driver loads this build fine: cuda_info().available is false and says why.
-#ifdef M2KD_WITH_CUDA
+#if defined(M2KD_WITH_CUDA) && !defined(M2KD_CUDA_EMU)  // the emulated device: cuda_emu_runtime.cc
 #include <cuda_runtime.h>
 
 #include <cstdlib>
@@ -248,4 +248,4 @@ CudaMemoryStats cuda_memory_stats() {
 
 }  // namespace native
 }  // namespace m2kd
-#endif  // M2KD_WITH_CUDA
+#endif  // M2KD_WITH_CUDA && !M2KD_CUDA_EMU

@@ -4,7 +4,8 @@
 // exists and loads, else the CPU build found by node-gyp-build (build/Release or a prebuild).
 // When the CUDA build exists but cannot be loaded, a one-line message on stderr says why and the
 // CPU build is used. Env M2KD_ADDON=cpu forces the CPU build, M2KD_ADDON=cuda makes a failing
-// CUDA build an error, M2KD_ADDON=<path> loads that file. A CUDA build on a machine without a
+// CUDA build an error, M2KD_ADDON=cuda-emu loads the emulated-device build
+// (build-cuda-emu/Release/m2kd.node, `npm run build:cuda-emu`), M2KD_ADDON=<path> loads that file. A CUDA build on a machine without a
 // GPU or driver still loads and runs on the CPU (cuda_info().available = false says why).
 import * as fs from 'fs';
 import * as path from 'path';
@@ -192,6 +193,8 @@ const root = path.resolve(__dirname, '..', '..');
 
 /** Where the CUDA build of the addon is looked for. */
 export const cudaAddonPath = path.join(root, 'build-cuda', 'Release', 'm2kd.node');
+/** The emulated-device build (`npm run build:cuda-emu`: the CUDA kernels run on the CPU), chosen by M2KD_ADDON=cuda-emu. */
+export const cudaEmuAddonPath = path.join(root, 'build-cuda-emu', 'Release', 'm2kd.node');
 
 function loadCpu(): { addon: NativeAddon; path: string } {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -203,9 +206,12 @@ function loadCpu(): { addon: NativeAddon; path: string } {
 function load(): { addon: NativeAddon; path: string; fallback: string } {
   const want = (process.env.M2KD_ADDON ?? 'auto').trim();
   if (want === 'cpu') return { ...loadCpu(), fallback: 'M2KD_ADDON=cpu' };
-  const file = want !== 'auto' && want !== 'cuda' && want !== '' ? path.resolve(want) : cudaAddonPath;
+  const file = want === 'cuda-emu' ? cudaEmuAddonPath
+    : want !== 'auto' && want !== 'cuda' && want !== '' ? path.resolve(want) : cudaAddonPath;
   if (!fs.existsSync(file)) {
-    if (want !== 'auto' && want !== '') throw new Error(`m2kd: addon ${file} not found (M2KD_ADDON=${want}; run npm run build:cuda)`);
+    if (want !== 'auto' && want !== '') {
+      throw new Error(`m2kd: addon ${file} not found (M2KD_ADDON=${want}; run npm run build:${want === 'cuda-emu' ? 'cuda-emu' : 'cuda'})`);
+    }
     return { ...loadCpu(), fallback: 'no CUDA build (npm run build:cuda)' };
   }
   try {

@@ -49,7 +49,7 @@ __device__ __forceinline__ int64_t bn_channel(int64_t i, int64_t c, int64_t hw) 
 // parts[ch*g + b] = (sum (x-K), sum (x-K)^2) over block b's slice, K = x[ch*hw]
 __global__ void bn_moments_k(int64_t c, int64_t hw, int64_t cnt, int64_t chunk, const float* __restrict__ x,
                              double2* __restrict__ parts) {
-  __shared__ double sh[64];
+  M2KD_SHARED(double, sh, [64]);
   const int64_t ch = blockIdx.y;
   const float K = x[ch * hw];
   const int64_t j0 = int64_t(blockIdx.x) * chunk, j1 = min(cnt, j0 + chunk);
@@ -125,7 +125,7 @@ template <bool RELU>
 __global__ void bn_bwd_sums_k(int64_t c, int64_t hw, int64_t cnt, int64_t chunk, const float* __restrict__ x,
                               const float* __restrict__ y, const float* __restrict__ dy,
                               const float* __restrict__ center, double2* __restrict__ parts) {
-  __shared__ double sh[64];
+  M2KD_SHARED(double, sh, [64]);
   const int64_t ch = blockIdx.y;
   const float m = center[ch];
   const int64_t j0 = int64_t(blockIdx.x) * chunk, j1 = min(cnt, j0 + chunk);
@@ -198,18 +198,18 @@ void launch_bwd_dx(const CudaExec& ex, bool relu, bool overwrite, int64_t total,
                    float* dx) {
   const unsigned gr = grid_for(total);
   cudaStream_t st = ex.stream();
-  if (relu && overwrite) bn_bwd_dx_k<true, true><<<gr, kThreads, 0, st>>>(total, c, hw, x, y, dy, center, k, dx);
-  else if (relu) bn_bwd_dx_k<true, false><<<gr, kThreads, 0, st>>>(total, c, hw, x, y, dy, center, k, dx);
-  else if (overwrite) bn_bwd_dx_k<false, true><<<gr, kThreads, 0, st>>>(total, c, hw, x, y, dy, center, k, dx);
-  else bn_bwd_dx_k<false, false><<<gr, kThreads, 0, st>>>(total, c, hw, x, y, dy, center, k, dx);
+  if (relu && overwrite) M2KD_LAUNCH(gr, kThreads, 0, st, bn_bwd_dx_k<true, true>)(total, c, hw, x, y, dy, center, k, dx);
+  else if (relu) M2KD_LAUNCH(gr, kThreads, 0, st, bn_bwd_dx_k<true, false>)(total, c, hw, x, y, dy, center, k, dx);
+  else if (overwrite) M2KD_LAUNCH(gr, kThreads, 0, st, bn_bwd_dx_k<false, true>)(total, c, hw, x, y, dy, center, k, dx);
+  else M2KD_LAUNCH(gr, kThreads, 0, st, bn_bwd_dx_k<false, false>)(total, c, hw, x, y, dy, center, k, dx);
   M2KD_LAUNCHED(ex, "batchnorm2d_backward(dx)");
 }
 
 void launch_bwd_sums(const CudaExec& ex, bool relu, const BnSplit& sp, int64_t c, int64_t hw, int64_t cnt,
                      const float* x, const float* y, const float* dy, const float* center, double2* parts) {
   const dim3 grid(unsigned(sp.g), unsigned(c));
-  if (relu) bn_bwd_sums_k<true><<<grid, kBnThreads, 0, ex.stream()>>>(c, hw, cnt, sp.chunk, x, y, dy, center, parts);
-  else bn_bwd_sums_k<false><<<grid, kBnThreads, 0, ex.stream()>>>(c, hw, cnt, sp.chunk, x, y, dy, center, parts);
+  if (relu) M2KD_LAUNCH(grid, kBnThreads, 0, ex.stream(), bn_bwd_sums_k<true>)(c, hw, cnt, sp.chunk, x, y, dy, center, parts);
+  else M2KD_LAUNCH(grid, kBnThreads, 0, ex.stream(), bn_bwd_sums_k<false>)(c, hw, cnt, sp.chunk, x, y, dy, center, parts);
   M2KD_LAUNCHED(ex, "batchnorm2d_backward(sums)");
 }
 
@@ -226,15 +226,15 @@ void batchnorm2d_forward_train(const CudaExec& ex, int64_t n, int64_t c, int64_t
   const BnSplit sp = bn_split(ex, n, c, hw);
   double2* parts = static_cast<double2*>(ex.scratch(0, sizeof(double2) * size_t(c) * size_t(sp.g)));
   float2* coef = static_cast<float2*>(ex.scratch(1, sizeof(float2) * 2 * size_t(c)));
-  bn_moments_k<<<dim3(unsigned(sp.g), unsigned(c)), kBnThreads, 0, ex.stream()>>>(c, hw, cnt, sp.chunk, x, parts);
+  M2KD_LAUNCH(dim3(unsigned(sp.g), unsigned(c)), kBnThreads, 0, ex.stream(), bn_moments_k)(c, hw, cnt, sp.chunk, x, parts);
   M2KD_LAUNCHED(ex, "batchnorm2d_forward_train(moments)");
-  bn_train_finalize_k<<<small_grid(c), 128, 0, ex.stream()>>>(c, sp.g, hw, cnt, x, parts, gamma, beta, eps, momentum,
+  M2KD_LAUNCH(small_grid(c), 128, 0, ex.stream(), bn_train_finalize_k)(c, sp.g, hw, cnt, x, parts, gamma, beta, eps, momentum,
                                                               running_mean, running_var, save_mean, save_invstd,
                                                               coef);
   M2KD_LAUNCHED(ex, "batchnorm2d_forward_train(finalize)");
   const int64_t total = n * c * hw;
-  if (relu) bn_apply_k<true><<<grid_for(total), kThreads, 0, ex.stream()>>>(total, c, hw, x, coef, y);
-  else bn_apply_k<false><<<grid_for(total), kThreads, 0, ex.stream()>>>(total, c, hw, x, coef, y);
+  if (relu) M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), bn_apply_k<true>)(total, c, hw, x, coef, y);
+  else M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), bn_apply_k<false>)(total, c, hw, x, coef, y);
   M2KD_LAUNCHED(ex, "batchnorm2d_forward_train(apply)");
 }
 
@@ -244,11 +244,11 @@ void batchnorm2d_forward_eval(const CudaExec& ex, int64_t n, int64_t c, int64_t 
   if (n <= 0 || c <= 0 || hw <= 0) return;
   if (n * c * hw >= (int64_t(1) << 31)) throw CudaError("batchnorm2d_forward_eval: more than 2^31 elements");
   float2* coef = static_cast<float2*>(ex.scratch(1, sizeof(float2) * 2 * size_t(c)));
-  bn_eval_coef_k<<<small_grid(c), 128, 0, ex.stream()>>>(c, gamma, beta, running_mean, running_var, eps, coef);
+  M2KD_LAUNCH(small_grid(c), 128, 0, ex.stream(), bn_eval_coef_k)(c, gamma, beta, running_mean, running_var, eps, coef);
   M2KD_LAUNCHED(ex, "batchnorm2d_forward_eval(coef)");
   const int64_t total = n * c * hw;
-  if (relu) bn_apply_k<true><<<grid_for(total), kThreads, 0, ex.stream()>>>(total, c, hw, x, coef, y);
-  else bn_apply_k<false><<<grid_for(total), kThreads, 0, ex.stream()>>>(total, c, hw, x, coef, y);
+  if (relu) M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), bn_apply_k<true>)(total, c, hw, x, coef, y);
+  else M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), bn_apply_k<false>)(total, c, hw, x, coef, y);
   M2KD_LAUNCHED(ex, "batchnorm2d_forward_eval(apply)");
 }
 
@@ -263,7 +263,7 @@ void batchnorm2d_backward(const CudaExec& ex, int64_t n, int64_t c, int64_t hw, 
   double2* parts = static_cast<double2*>(ex.scratch(0, sizeof(double2) * size_t(c) * size_t(sp.g)));
   float4* k = static_cast<float4*>(ex.scratch(1, sizeof(float4) * size_t(c)));
   launch_bwd_sums(ex, relu, sp, c, hw, cnt, x, y, dy, save_mean, parts);
-  bn_bwd_finalize_k<<<small_grid(c), 128, 0, ex.stream()>>>(c, sp.g, double(cnt), parts, gamma, save_invstd, dgamma,
+  M2KD_LAUNCH(small_grid(c), 128, 0, ex.stream(), bn_bwd_finalize_k)(c, sp.g, double(cnt), parts, gamma, save_invstd, dgamma,
                                                             dbeta, k);
   M2KD_LAUNCHED(ex, "batchnorm2d_backward(finalize)");
   if (dx) launch_bwd_dx(ex, relu, overwrite_dx, n * c * hw, c, hw, x, y, dy, save_mean, k, dx);
@@ -285,7 +285,7 @@ void batchnorm2d_backward_eval(const CudaExec& ex, int64_t n, int64_t c, int64_t
   } else {
     M2KD_CUDA(cudaMemsetAsync(parts, 0, sizeof(double2) * size_t(c) * size_t(sp.g), ex.stream()));
   }
-  bn_bwd_eval_finalize_k<<<small_grid(c), 128, 0, ex.stream()>>>(c, sp.g, parts, gamma, running_var, eps, dgamma,
+  M2KD_LAUNCH(small_grid(c), 128, 0, ex.stream(), bn_bwd_eval_finalize_k)(c, sp.g, parts, gamma, running_var, eps, dgamma,
                                                                  dbeta, k);
   M2KD_LAUNCHED(ex, "batchnorm2d_backward_eval(finalize)");
   // k2 = k3 = 0: dx += gamma * invstd * g'

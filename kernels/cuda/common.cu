@@ -19,7 +19,7 @@ const char* base_name(const char* file) {
 }
 
 __global__ void reduce_doubles_kernel(const double* __restrict__ parts, int n, double* __restrict__ out) {
-  __shared__ double sh[32];
+  M2KD_SHARED(double, sh, [32]);
   double s = 0.0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) s += parts[i];
   s = block_sum(s, sh);
@@ -48,7 +48,7 @@ bool sync_launches() {
 void set_sync_launches(bool on) { g_sync.store(on ? 1 : 0); }
 
 void reduce_doubles(const CudaExec& ex, const double* parts, int parts_n, double* out) {
-  reduce_doubles_kernel<<<1, 1024, 0, ex.stream()>>>(parts, parts_n, out);
+  M2KD_LAUNCH(1, 1024, 0, ex.stream(), reduce_doubles_kernel)(parts, parts_n, out);
   M2KD_LAUNCHED(ex, "reduce_doubles");
 }
 

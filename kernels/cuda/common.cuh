@@ -8,6 +8,20 @@
 
 #include "m2kd_cuda.h"
 
+// One spelling of launches and shared memory for the two compilers: nvcc (the real device) and
+// the host compiler (the emulated device, kernels/cuda/emu/cuda_runtime.h, which defines these
+// itself and makes every shared access a checked one).
+//   M2KD_LAUNCH(grid, block, shmem, stream, kernel)(args...)  ==  kernel<<<grid, block, shmem, stream>>>(args...)
+//   M2KD_SHARED(float, tile, [16][65]);                       ==  M2KD_SHARED(float, tile, [16][65]);
+//   M2KD_SHARED_DYNAMIC(float, buf);                          ==  extern __shared__ float buf[];
+// Helpers that take shared memory take it as a template parameter S (T* on the device, a checked
+// view under emulation) and only index it.
+#ifndef M2KD_CUDA_EMU
+#define M2KD_LAUNCH(grid, block, shmem, stream, ...) __VA_ARGS__<<<(grid), (block), (shmem), (stream)>>>
+#define M2KD_SHARED(T, name, dims) __shared__ T name dims
+#define M2KD_SHARED_DYNAMIC(T, name) extern __shared__ T name[]
+#endif
+
 namespace m2kd {
 namespace cuda {
 
@@ -20,6 +34,11 @@ inline void launch_check(CUstream_st* stream, const char* file, int line, const 
 #define M2KD_CUDA(call) ::m2kd::cuda::check(int(call), __FILE__, __LINE__, #call)
 
 constexpr int kThreads = 256;
+
+// Grid-stride loop over [0, n) with 64-bit indices.
+#define M2KD_GRID_LOOP(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
 
 // Blocks for a grid-stride loop over n elements (capped: each thread loops).
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
@@ -38,15 +57,17 @@ __device__ __forceinline__ T warp_sum(T v) {
 
 // Sum over the block (blockDim.x a multiple of 32, <= 1024). Result valid in every thread.
 // `sh` must hold 32 elements. Contains __syncthreads: call from all threads of the block.
-template <typename T>
-__device__ __forceinline__ T block_sum(T v, T* sh) {
+template <typename T, typename S>
+__device__ __forceinline__ T block_sum(T v, S sh) {
   const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
   v = warp_sum(v);
   __syncthreads();  // protect sh from a previous use
   if (lane == 0) sh[wid] = v;
   __syncthreads();
-  T r = lane < nw ? sh[lane] : T(0);
   if (wid == 0) {
+    // only warp 0 reads the partial sums: a read of sh[0] by another warp would race with the
+    // write of the total below (found by the emulated device's racecheck)
+    T r = lane < nw ? sh[lane] : T(0);
     r = warp_sum(r);
     if (lane == 0) sh[0] = r;
   }
@@ -55,8 +76,8 @@ __device__ __forceinline__ T block_sum(T v, T* sh) {
 }
 
 // Two sums at once (same contract as block_sum; sh holds 64 elements).
-template <typename T>
-__device__ __forceinline__ void block_sum2(T& a, T& b, T* sh) {
+template <typename T, typename S>
+__device__ __forceinline__ void block_sum2(T& a, T& b, S sh) {
   const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
   a = warp_sum(a);
   b = warp_sum(b);

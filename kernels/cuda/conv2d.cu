@@ -24,7 +24,7 @@ __global__ void conv_wgrad_reduce_k(int64_t mn, int splits, const float* __restr
 
 // db[o] += sum over (n, oy, ox) of dy; one block per output channel
 __global__ void conv_bias_grad_k(int n, int o, int ohw, const float* __restrict__ dy, float* db) {
-  __shared__ double sh[32];
+  M2KD_SHARED(double, sh, [32]);
   const int ch = blockIdx.x;
   const int cnt = n * ohw;
   float s = 0.f;
@@ -77,11 +77,11 @@ void conv2d_backward_weight(const CudaExec& ex, const Conv2dShape& s, const floa
   M2KD_GEMM_TILE(ex, p, int(splits), "conv2d_backward_weight");
   if (splits > 1) {
     const int64_t mn = int64_t(M) * N;
-    conv_wgrad_reduce_k<<<grid_for(mn), kThreads, 0, ex.stream()>>>(mn, int(splits), part, dw);
+    M2KD_LAUNCH(grid_for(mn), kThreads, 0, ex.stream(), conv_wgrad_reduce_k)(mn, int(splits), part, dw);
     M2KD_LAUNCHED(ex, "conv2d_backward_weight(reduce)");
   }
   if (db) {
-    conv_bias_grad_k<<<unsigned(d.o), kThreads, 0, ex.stream()>>>(d.n, d.o, d.ohw, dy, db);
+    M2KD_LAUNCH(unsigned(d.o), kThreads, 0, ex.stream(), conv_bias_grad_k)(d.n, d.o, d.ohw, dy, db);
     M2KD_LAUNCHED(ex, "conv2d_backward_weight(bias)");
   }
 }

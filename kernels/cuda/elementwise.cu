@@ -9,8 +9,6 @@ namespace m2kd {
 namespace cuda {
 namespace {
 
-#define M2KD_GRID_LOOP(i, n) \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
 
 __global__ void relu_fwd_k(int64_t n, const float* __restrict__ x, float* __restrict__ y) {
   M2KD_GRID_LOOP(i, n) { float v = x[i]; y[i] = v > 0.f ? v : 0.f; }
@@ -57,7 +55,7 @@ __global__ void add_scalar_k(int64_t n, float g, float* dx) {
   M2KD_GRID_LOOP(i, n) dx[i] += g;
 }
 __global__ void sum_partial_k(int64_t n, const float* __restrict__ x, double* __restrict__ parts) {
-  __shared__ double sh[32];
+  M2KD_SHARED(double, sh, [32]);
   double s = 0.0;
   M2KD_GRID_LOOP(i, n) s += double(x[i]);
   s = block_sum(s, sh);
@@ -68,58 +66,58 @@ __global__ void sum_partial_k(int64_t n, const float* __restrict__ x, double* __
 
 void relu_forward(const CudaExec& ex, int64_t n, const float* x, float* y) {
   if (n <= 0) return;
-  relu_fwd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, x, y);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), relu_fwd_k)(n, x, y);
   M2KD_LAUNCHED(ex, "relu_forward");
 }
 void relu_backward(const CudaExec& ex, int64_t n, const float* y, const float* dy, float* dx) {
   if (n <= 0) return;
-  relu_bwd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, y, dy, dx);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), relu_bwd_k)(n, y, dy, dx);
   M2KD_LAUNCHED(ex, "relu_backward");
 }
 void add_relu_forward(const CudaExec& ex, int64_t n, const float* a, const float* b, float* y) {
   if (n <= 0) return;
-  add_relu_fwd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, a, b, y);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), add_relu_fwd_k)(n, a, b, y);
   M2KD_LAUNCHED(ex, "add_relu_forward");
 }
 void add_relu_backward(const CudaExec& ex, int64_t n, const float* y, const float* dy, float* da, float* db,
                        bool oa, bool ob) {
   if (n <= 0 || (!da && !db)) return;
-  add_relu_bwd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, y, dy, da, db, oa, ob);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), add_relu_bwd_k)(n, y, dy, da, db, oa, ob);
   M2KD_LAUNCHED(ex, "add_relu_backward");
 }
 void axpby(const CudaExec& ex, int64_t n, float a, const float* x, float b, const float* z, float* y) {
   if (n <= 0) return;
-  axpby_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, a, x, b, z, y);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), axpby_k)(n, a, x, b, z, y);
   M2KD_LAUNCHED(ex, "axpby");
 }
 void mul_forward(const CudaExec& ex, int64_t n, const float* a, const float* b, float* y) {
   if (n <= 0) return;
-  mul_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, a, b, y);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), mul_k)(n, a, b, y);
   M2KD_LAUNCHED(ex, "mul_forward");
 }
 void affine_scalar(const CudaExec& ex, int64_t n, const float* x, float a, float b, float* y) {
   if (n <= 0) return;
-  affine_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, x, a, b, y);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), affine_k)(n, x, a, b, y);
   M2KD_LAUNCHED(ex, "affine_scalar");
 }
 void fill(const CudaExec& ex, int64_t n, float value, float* y) {
   if (n <= 0) return;
-  fill_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, value, y);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), fill_k)(n, value, y);
   M2KD_LAUNCHED(ex, "fill");
 }
 void sigmoid_forward(const CudaExec& ex, int64_t n, const float* x, float* y) {
   if (n <= 0) return;
-  sigmoid_fwd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, x, y);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), sigmoid_fwd_k)(n, x, y);
   M2KD_LAUNCHED(ex, "sigmoid_forward");
 }
 void sigmoid_backward(const CudaExec& ex, int64_t n, const float* y, const float* dy, float* dx) {
   if (n <= 0) return;
-  sigmoid_bwd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, y, dy, dx);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), sigmoid_bwd_k)(n, y, dy, dx);
   M2KD_LAUNCHED(ex, "sigmoid_backward");
 }
 void add_scalar_inplace(const CudaExec& ex, int64_t n, float g, float* dx) {
   if (n <= 0) return;
-  add_scalar_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, g, dx);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), add_scalar_k)(n, g, dx);
   M2KD_LAUNCHED(ex, "add_scalar_inplace");
 }
 double sum_all(const CudaExec& ex, int64_t n, const float* x) {
@@ -127,7 +125,7 @@ double sum_all(const CudaExec& ex, int64_t n, const float* x) {
   unsigned blocks = grid_for(n);
   if (blocks > 1024) blocks = 1024;
   double* parts = static_cast<double*>(ex.scratch(0, sizeof(double) * (blocks + 1)));
-  sum_partial_k<<<blocks, kThreads, 0, ex.stream()>>>(n, x, parts);
+  M2KD_LAUNCH(blocks, kThreads, 0, ex.stream(), sum_partial_k)(n, x, parts);
   M2KD_LAUNCHED(ex, "sum_all");
   reduce_doubles(ex, parts, int(blocks), parts + blocks);
   return read_double(ex, parts + blocks);

@@ -47,5 +47,10 @@ struct GemmP {
   }
 };
 
+// The plain GEMM launch (gemm.cu): checks the int32 limits, launches the tile core.
+void gemm_call(const CudaExec& ex, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
+               const char* name, const char* file, int line);
+
 }  // namespace cuda
 }  // namespace m2kd

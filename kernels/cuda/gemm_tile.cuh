@@ -51,8 +51,8 @@ __global__ void __launch_bounds__(kTileThreads, 2) gemm_tile_k(const P p) {
   constexpr int BK = kTileK;
   constexpr int A_PER = Map::A_PER, B_PER = Map::B_PER;
 
-  __shared__ float As[2][BK][BM + 1];  // +1: the k-fastest stores hit different banks
-  __shared__ float Bs[2][BK][BN];
+  M2KD_SHARED(float, As, [2][BK][BM + 1]);  // +1: the k-fastest stores hit different banks
+  M2KD_SHARED(float, Bs, [2][BK][BN]);
 
   const int t = threadIdx.x;
   const int z = blockIdx.z;
@@ -142,13 +142,13 @@ void launch_gemm_tile(const CudaExec& ex, const P& p, int zcount, const char* na
   const cudaStream_t st = ex.stream();
   if (p.M <= 16) {
     const dim3 grid(unsigned((p.N + 127) / 128), unsigned((p.M + 15) / 16), unsigned(zcount));
-    gemm_tile_k<P, 16, 128, 2, 4><<<grid, kTileThreads, 0, st>>>(p);
+    M2KD_LAUNCH(grid, kTileThreads, 0, st, gemm_tile_k<P, 16, 128, 2, 4>)(p);
   } else if (p.M <= 32) {
     const dim3 grid(unsigned((p.N + 127) / 128), unsigned((p.M + 31) / 32), unsigned(zcount));
-    gemm_tile_k<P, 32, 128, 4, 4><<<grid, kTileThreads, 0, st>>>(p);
+    M2KD_LAUNCH(grid, kTileThreads, 0, st, gemm_tile_k<P, 32, 128, 4, 4>)(p);
   } else {
     const dim3 grid(unsigned((p.N + 63) / 64), unsigned((p.M + 63) / 64), unsigned(zcount));
-    gemm_tile_k<P, 64, 64, 4, 4><<<grid, kTileThreads, 0, st>>>(p);
+    M2KD_LAUNCH(grid, kTileThreads, 0, st, gemm_tile_k<P, 64, 64, 4, 4>)(p);
   }
   launch_check(st, file, line, name);
 }

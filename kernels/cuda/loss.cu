@@ -11,7 +11,7 @@ namespace {
 
 __global__ void bce_fwd_k(int64_t n, const float* __restrict__ x, const float* __restrict__ t,
                           double* __restrict__ parts) {
-  __shared__ double sh[32];
+  M2KD_SHARED(double, sh, [32]);
   double s = 0.0;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const double xv = x[i], tv = t[i];
@@ -58,7 +58,7 @@ __global__ void softmax_fwd_k(int64_t n, int64_t m, const float* __restrict__ x,
   }
 }
 __global__ void sum_doubles_k(int64_t n, const double* __restrict__ v, double* __restrict__ parts) {
-  __shared__ double sh[32];
+  M2KD_SHARED(double, sh, [32]);
   double s = 0.0;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     s += v[i];
@@ -82,14 +82,14 @@ double bce_logits_forward(const CudaExec& ex, int64_t n, const float* x, const f
   unsigned blocks = grid_for(n);
   if (blocks > 1024) blocks = 1024;
   double* parts = static_cast<double*>(ex.scratch(0, sizeof(double) * (blocks + 1)));
-  bce_fwd_k<<<blocks, kThreads, 0, ex.stream()>>>(n, x, t, parts);
+  M2KD_LAUNCH(blocks, kThreads, 0, ex.stream(), bce_fwd_k)(n, x, t, parts);
   M2KD_LAUNCHED(ex, "bce_logits_forward");
   reduce_doubles(ex, parts, int(blocks), parts + blocks);
   return read_double(ex, parts + blocks) / denom;
 }
 void bce_logits_backward(const CudaExec& ex, int64_t n, const float* x, const float* t, double scale, float* dx) {
   if (n <= 0) return;
-  bce_bwd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, x, t, float(scale), dx);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), bce_bwd_k)(n, x, t, float(scale), dx);
   M2KD_LAUNCHED(ex, "bce_logits_backward");
 }
 double softmax_ce_forward(const CudaExec& ex, int64_t n, int64_t m, const float* x, const int32_t* labels,
@@ -100,9 +100,9 @@ double softmax_ce_forward(const CudaExec& ex, int64_t n, int64_t m, const float*
   if (blocks > 1024) blocks = 1024;
   double* rows = static_cast<double*>(ex.scratch(0, sizeof(double) * size_t(n)));
   double* parts = static_cast<double*>(ex.scratch(1, sizeof(double) * (blocks + 1)));
-  softmax_fwd_k<<<unsigned((n + per - 1) / per), kThreads, 0, ex.stream()>>>(n, m, x, labels, p, rows);
+  M2KD_LAUNCH(unsigned((n + per - 1) / per), kThreads, 0, ex.stream(), softmax_fwd_k)(n, m, x, labels, p, rows);
   M2KD_LAUNCHED(ex, "softmax_ce_forward");
-  sum_doubles_k<<<blocks, kThreads, 0, ex.stream()>>>(n, rows, parts);
+  M2KD_LAUNCH(blocks, kThreads, 0, ex.stream(), sum_doubles_k)(n, rows, parts);
   M2KD_LAUNCHED(ex, "softmax_ce_forward(sum)");
   reduce_doubles(ex, parts, int(blocks), parts + blocks);
   return read_double(ex, parts + blocks) / double(n);
@@ -110,7 +110,7 @@ double softmax_ce_forward(const CudaExec& ex, int64_t n, int64_t m, const float*
 void softmax_ce_backward(const CudaExec& ex, int64_t n, int64_t m, const float* p, const int32_t* labels,
                          double scale, float* dx) {
   if (n <= 0 || m <= 0) return;
-  softmax_bwd_k<<<grid_for(n * m), kThreads, 0, ex.stream()>>>(n, m, p, labels, float(scale), dx);
+  M2KD_LAUNCH(grid_for(n * m), kThreads, 0, ex.stream(), softmax_bwd_k)(n, m, p, labels, float(scale), dx);
   M2KD_LAUNCHED(ex, "softmax_ce_backward");
 }
 

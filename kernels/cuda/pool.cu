@@ -79,26 +79,26 @@ void global_avg_pool_forward(const CudaExec& ex, int64_t n, int64_t c, int64_t h
   const int64_t planes = n * c;
   if (planes <= 0 || hw <= 0) return;
   const int64_t per = kThreads / 32;
-  gap_fwd_k<<<unsigned((planes + per - 1) / per), kThreads, 0, ex.stream()>>>(planes, hw, x, y);
+  M2KD_LAUNCH(unsigned((planes + per - 1) / per), kThreads, 0, ex.stream(), gap_fwd_k)(planes, hw, x, y);
   M2KD_LAUNCHED(ex, "global_avg_pool_forward");
 }
 void global_avg_pool_backward(const CudaExec& ex, int64_t n, int64_t c, int64_t hw, const float* dy, float* dx) {
   const int64_t total = n * c * hw;
   if (total <= 0) return;
-  gap_bwd_k<<<grid_for(total), kThreads, 0, ex.stream()>>>(total, hw, float(1.0 / double(hw)), dy, dx);
+  M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), gap_bwd_k)(total, hw, float(1.0 / double(hw)), dy, dx);
   M2KD_LAUNCHED(ex, "global_avg_pool_backward");
 }
 void max_pool2d_forward(const CudaExec& ex, const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
   const int64_t total = s.n * s.c * s.oh * s.ow;
   if (total <= 0) return;
-  maxpool_fwd_k<<<grid_for(total), kThreads, 0, ex.stream()>>>(s, x, y, argmax);
+  M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), maxpool_fwd_k)(s, x, y, argmax);
   M2KD_LAUNCHED(ex, "max_pool2d_forward");
 }
 void max_pool2d_backward(const CudaExec& ex, const Pool2dShape& s, const float* dy, const int32_t* argmax,
                          float* dx) {
   const int64_t total = s.n * s.c * s.h * s.w;
   if (total <= 0) return;
-  maxpool_bwd_k<<<grid_for(total), kThreads, 0, ex.stream()>>>(s, dy, argmax, dx);
+  M2KD_LAUNCH(grid_for(total), kThreads, 0, ex.stream(), maxpool_bwd_k)(s, dy, argmax, dx);
   M2KD_LAUNCHED(ex, "max_pool2d_backward");
 }
 

@@ -27,7 +27,7 @@ __global__ void sgd_k(int64_t n, float* __restrict__ w, const float* __restrict_
 void sgd_update(const CudaExec& ex, int64_t n, float* w, const float* grad, float* buf, const uint8_t* frozen,
                 float lr, float momentum, float wd) {
   if (n <= 0) return;
-  sgd_k<<<grid_for(n), kThreads, 0, ex.stream()>>>(n, w, grad, buf, frozen, lr, momentum, wd);
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), sgd_k)(n, w, grad, buf, frozen, lr, momentum, wd);
   M2KD_LAUNCHED(ex, "sgd_update");
 }
 

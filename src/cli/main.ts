@@ -59,7 +59,10 @@ function doctor(f: Flags): void {
   ];
   const cu = cudaInfo();
   if (cu.fallback && cu.fallback !== 'no CUDA build (npm run build:cuda)') lines.push(['cuda addon', `not used: ${cu.fallback}`]);
-  if (cu.compiled) {
+  if (cu.compiled && cu.archs === 'emulated') {
+    lines.push(['cuda device', `CUDA emulated on the CPU (npm run build:cuda-emu; ${cu.smCount} emulated SMs): ` +
+      'the CUDA kernels run as fibers with race, bounds and initialisation checks']);
+  } else if (cu.compiled) {
     const v = (n?: number) => (n ? `${Math.floor(n / 1000)}.${(n % 1000) / 10}` : 'none');
     lines.push(['cuda driver', v(cu.driverVersion)], ['cuda runtime', v(cu.runtimeVersion)]);
     if (cu.archs) lines.push(['cuda archs', `sm_${cu.archs.split(',').join(', sm_')}`]);

@@ -81,6 +81,15 @@ t0.test('conv2d forward, backward-data, backward-weight (implicit GEMM, split-K)
     [[2, 7, 11, 10], [9, 7, 5, 3], 3, 2, false],
     [[16, 16, 32, 32], [16, 16, 3, 3], 1, 1, false],  // ResNet-32 stage 1: many k-splits
     [[8, 32, 16, 16], [64, 32, 3, 3], 2, 1, false],   // stage 3 transition
+    // every tile shape of every kernel-size instance (M <= 16, <= 32, > 32; forward M = O,
+    // backward-data M = C), found missing by the emulated device's kernel coverage
+    [[2, 40, 6, 6], [12, 40, 1, 1], 1, 0, true],
+    [[2, 24, 5, 5], [24, 24, 1, 1], 2, 0, false],
+    [[2, 20, 6, 7], [28, 20, 2, 2], 1, 1, true],
+    [[1, 36, 5, 5], [40, 36, 5, 5], 1, 2, false],
+    [[2, 48, 5, 5], [8, 48, 3, 3], 1, 1, false],
+    [[1, 1, 1, 1], [1, 1, 1, 1], 1, 0, true],          // size-1 everything
+    [[3, 2, 1, 9], [5, 2, 1, 3], 2, 0, true],          // one-row images, stride 2
   ];
   for (const [xs, ws, stride, pad, bias] of cases) {
     const ins = [f32(rng, xs), { data: randn(rng, ws, 0.2), shape: ws, grad: true }];
@@ -94,7 +103,7 @@ t0.test('conv2d forward, backward-data, backward-weight (implicit GEMM, split-K)
 
 t0.test('linear and sgemm (all transposes, alpha, beta)', async (t) => {
   const rng = new Rng(2);
-  for (const [n, i, o] of [[4, 7, 3], [130, 70, 33], [1, 64, 100], [33, 5, 65]]) {
+  for (const [n, i, o] of [[4, 7, 3], [130, 70, 33], [1, 64, 100], [33, 5, 65], [20, 9, 17], [1, 1, 1]]) {
     parity(t, `linear [${n},${i}]x[${o},${i}]^T +bias`, [f32(rng, [n, i]), f32(rng, [o, i]), f32(rng, [o])],
       (v) => ops.linear(v[0], v[1], v[2]), { atol: 1e-4, rtol: 1e-3 });
     parity(t, `linear [${n},${i}]x[${o},${i}]^T`, [f32(rng, [n, i]), f32(rng, [o, i])],
@@ -241,7 +250,11 @@ t0.test('devices: explicit copies, no mixing, no leaks', async (t) => {
     const w = Tensor.fromArray(randn(rng, [4, 4, 3, 3]), [4, 4, 3, 3], { requiresGrad: true });
     const y = ops.sum(ops.relu(ops.conv2d(x, w, null, { padding: 1 })));
     y.backward();
-    return y.item();
+    const v = y.item();
+    // leaf gradients survive tidy by design (tensor.ts): release them, or the count grows by them
+    x.grad?.dispose();
+    w.grad?.dispose();
+    return v;
   }));
   step();
   synchronize();
@@ -319,6 +332,16 @@ t0.test('fused masked convolution: K models in one launch vs dense reference', a
     { K: 5, xs: [3, 16, 8, 8], ws: [16, 16, 3, 3], stride: 1, pad: 1, shared: false, res: true, relu: true },
     { K: 3, xs: [2, 16, 9, 9], ws: [32, 16, 3, 3], stride: 2, pad: 1, shared: false, res: false, relu: false },
     { K: 2, xs: [2, 32, 4, 4], ws: [70, 32, 3, 3], stride: 1, pad: 1, shared: false, res: true, relu: false },
+    // 1x1 and other kernel sizes at every tile shape (M = O <= 16, <= 32, > 32)
+    { K: 3, xs: [2, 8, 5, 5], ws: [12, 8, 1, 1], stride: 1, pad: 0, shared: false, res: true, relu: true },
+    { K: 2, xs: [1, 8, 6, 6], ws: [24, 8, 1, 1], stride: 2, pad: 0, shared: true, res: false, relu: false },
+    { K: 2, xs: [2, 4, 5, 5], ws: [40, 4, 1, 1], stride: 1, pad: 0, shared: false, res: false, relu: true },
+    { K: 3, xs: [2, 4, 6, 6], ws: [10, 4, 2, 2], stride: 1, pad: 1, shared: true, res: true, relu: true },
+    { K: 2, xs: [1, 6, 7, 7], ws: [20, 6, 5, 5], stride: 2, pad: 2, shared: false, res: false, relu: false },
+    { K: 2, xs: [2, 3, 5, 4], ws: [36, 3, 3, 2], stride: 1, pad: 1, shared: false, res: true, relu: false },
+    // more models than one launch takes (256): two launches, pointers advanced per chunk
+    { K: 258, xs: [1, 2, 3, 3], ws: [3, 2, 1, 1], stride: 1, pad: 0, shared: false, res: true, relu: true },
+    { K: 257, xs: [1, 2, 3, 3], ws: [2, 2, 3, 3], stride: 2, pad: 1, shared: true, res: false, relu: false },
   ];
   for (const cs of cases) {
     const { K, xs, ws, stride, pad, shared } = cs;
@@ -328,8 +351,8 @@ t0.test('fused masked convolution: K models in one launch vs dense reference', a
     const x = randn(rng, [(shared ? 1 : K) * n * c * h * wd]);
     const w = randn(rng, [prod(ws)], 0.3);
     const mask = new Uint8Array(w.length);
-    for (let i = 0; i < w.length; i++) mask[i] = rng.int(K + 2);  // 0 (free) .. K+1 (owned by a later step)
-    const steps = Int32Array.from({ length: K }, (_, k) => k + 1);
+    for (let i = 0; i < w.length; i++) mask[i] = rng.int(Math.min(K + 2, 256));  // 0 (free) .. K+1 (owned by a later step)
+    const steps = Int32Array.from({ length: K }, (_, k) => Math.min(k + 1, 255));
     steps[0] = 0;  // a model with no weights at all: y = act(shift + residual)
     const scale = uniform(rng, [K * o], 0.5, 1.5), shift = randn(rng, [K * o], 0.1);
     const ysz = K * n * o * oh * ow;
