@@ -36,6 +36,12 @@ export interface RuntimeInfo {
   ops: number;
 }
 
+/** exec_stats(): the CPU pool size and the widest parallel_for split since the last reset */
+export interface ExecStats {
+  threads: number;
+  maxParts: number;
+}
+
 export interface CudaInfo {
   compiled: boolean;
   available: boolean;
@@ -68,6 +74,8 @@ export interface NativeAddon {
   runtime_info(): RuntimeInfo;
   set_isa(level: string): void;
   set_threads(n: number): void;
+  /** reads (and with reset=true, then resets) the widest parallel split */
+  exec_stats(reset?: boolean): ExecStats;
   sum_all(x: Handle, count: number): number;
   bce_logits_forward(x: Handle, t: Handle, count: number, denom: number): number;
   softmax_ce_forward(x: Handle, labels: Handle, p: Handle, n: number, m: number): number;
