@@ -13,6 +13,7 @@
 //
 //   node benchmarks/compare_incremental.js [--methods ft,lwf-mc,m2kd] [--rounds 2]
 //       [--train-per-class 128] [--test-per-class 100] [--epochs 2] [--threads 2] [--data DIR]
+//       [--bn-recalibrate off|on]
 // Needs the built addon and dist/ (npx tsc), and /usr/bin/python3 with torch (python3-torch).
 'use strict';
 const { spawnSync } = require('child_process');
@@ -31,6 +32,9 @@ const trainPerClass = Number(opt('train-per-class', '128'));
 const testPerClass = Number(opt('test-per-class', '100'));
 const epochs = Number(opt('epochs', '2'));
 const threads = Number(opt('threads', '2'));
+// off for CIFAR in m2kd; 'on' re-estimates BN statistics after each step on both sides (short
+// schedules leave the running averages far behind the weights: eval accuracy near chance)
+const recal = opt('bn-recalibrate', 'off');
 const root = path.resolve(__dirname, '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'm2kd-incremental-'));
 const data = opt('data', '') || path.join(work, 'cifar');
@@ -93,7 +97,7 @@ function runOurs(method) {
   fs.rmSync(out, { recursive: true, force: true });
   const argv = [path.join(root, 'dist', 'src', 'cli', 'main.js'), 'train', '--dataset', 'cifar10', '--data', data, '--method', method,
     '--order', order, '--classes-per-step', '2', '--epochs', String(epochs), '--train-per-class', String(trainPerClass),
-    '--test-per-class', String(testPerClass), '--threads', String(threads), '--out', out, '--no-plots', '--checkpoint-every', 'step'];
+    '--test-per-class', String(testPerClass), '--threads', String(threads), '--out', out, '--no-plots', '--checkpoint-every', 'step', '--bn-recalibrate', recal];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, argv, { encoding: 'utf8', env: { ...process.env, M2KD_THREADS: String(threads) }, maxBuffer: 1 << 28 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -121,7 +125,7 @@ function stepsOf(res) {
 function runTorch(method) {
   const argv = [path.join(__dirname, 'torch_incremental.py'), '--data', data, '--method', method, '--order', order,
     '--classes-per-step', '2', '--epochs', String(epochs), '--train-per-class', String(trainPerClass),
-    '--test-per-class', String(testPerClass), '--out', work];
+    '--test-per-class', String(testPerClass), '--out', work, '--bn-recalibrate', recal];
   const t0 = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/python3', argv, { encoding: 'utf8', env: { ...process.env, M2KD_TORCH_THREADS: String(threads) }, maxBuffer: 1 << 26 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -146,7 +150,7 @@ for (let r = 0; r < rounds; r++)
       process.stderr.write(`round ${r + 1} ${m} ${side}: ${x.wall.toFixed(1)} s, top-1 % ${x.top1.map((v) => v.toFixed(1)).join(' ')}\n`);
     }
 const report = {
-  setting: { methods, rounds, steps: 5, classesPerStep: 2, epochs, finetuneEpochs: Math.max(1, Math.round(epochs / 2)), trainPerClass, testPerClass, threads, data: 'synthetic CIFAR-10 format', loadavg: os.loadavg() },
+  setting: { methods, rounds, steps: 5, classesPerStep: 2, epochs, finetuneEpochs: Math.max(1, Math.round(epochs / 2)), trainPerClass, testPerClass, threads, bnRecalibrate: recal, data: 'synthetic CIFAR-10 format', loadavg: os.loadavg() },
   methods: methods.map((m) => {
     const o = per[m].ours, t = per[m].torch;
     const wo = median(o.map((x) => x.wall)), wt = median(t.map((x) => x.wall));
