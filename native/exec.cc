@@ -1,6 +1,10 @@
 // The CPU execution context: a persistent thread pool (M2KD_THREADS overrides its size),
 // per-slot scratch buffers reused across calls, and the ISA level (best the machine has,
 // M2KD_SIMD=avx2|scalar forces a lower one). Calls from several JS threads are serialised.
+// Slots are few (8) but not per thread: a kernel that needs one buffer per worker takes ONE slot
+// sized workers x part (cpu::per_thread_scratch), so no kernel's worker count is capped by them.
+// exec_stats() reports the widest parallel_for split since the last reset (tests check that a
+// kernel really uses every worker it is given).
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -77,9 +81,18 @@ class ThreadPool {
     nthreads_ = 1;
   }
 
+  int max_parts(bool reset) {
+    int m = max_parts_.load();
+    if (reset) max_parts_.store(0);
+    return m;
+  }
+
   void run(int64_t n, const std::function<void(int64_t, int64_t, int)>& body) {
     if (n <= 0) return;
     int parts = int(std::min<int64_t>(n, nthreads_));
+    for (int m = max_parts_.load(std::memory_order_relaxed); m < parts &&
+         !max_parts_.compare_exchange_weak(m, parts, std::memory_order_relaxed);) {
+    }
     if (parts <= 1) {
       body(0, n, 0);
       return;
@@ -162,6 +175,7 @@ class ThreadPool {
   int64_t n_ = 0;
   int parts_ = 1;
   std::atomic<int> pending_{0};
+  std::atomic<int> max_parts_{0};
   std::exception_ptr error_;
 };
 
@@ -232,6 +246,17 @@ void* CpuExec::scratch(int slot, size_t bytes) const {
     }
   }
   return s.ptr;
+}
+
+// {threads, maxParts}: the pool size and the widest split any parallel_for ran since the last
+// reset (exec_stats(true) reads and resets).
+M2KD_OP(exec_stats) {
+  const bool reset = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
+  ThreadPool& p = pool();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("threads", double(p.size()));
+  o.Set("maxParts", double(p.max_parts(reset)));
+  return o;
 }
 
 const CpuExec& cpu() {

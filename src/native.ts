@@ -55,6 +55,12 @@ export interface RuntimeInfo {
   ops: number;
 }
 
+/** exec_stats(): the CPU pool size and the widest parallel_for split since the last reset */
+export interface ExecStats {
+  threads: number;
+  maxParts: number;
+}
+
 export interface CudaInfo {
   compiled: boolean;
   available: boolean;
@@ -140,6 +146,8 @@ export interface NativeAddon {
   sigmoid_forward(x: Handle, y: Handle, count: number): void;
   /** dx += */
   sigmoid_backward(y: Handle, dy: Handle, dx: Handle, count: number): void;
+  /** reads (and with reset=true, then resets) the widest parallel split */
+  exec_stats(reset?: boolean): ExecStats;
   sum_all(x: Handle, count: number): number;
   /** dx += g */
   add_scalar_inplace(dx: Handle, count: number, g: number): void;

@@ -39,3 +39,28 @@
       default: return ::m2kd::cpu::scalar::call;                  \
     }                                            \
   } while (0)
+
+namespace m2kd {
+namespace cpu {
+
+// Per-worker scratch without a fixed number of slots: ONE Exec slot holds `count` equal parts of
+// `bytes_each` bytes, each rounded up to whole 64-byte lines (parts stay 64-byte aligned and never
+// share a cache line). Sized from the worker count of the call, so a kernel may use as many
+// workers as the pool has: there is no hidden thread cap. Part t: at<float>(t).
+struct PerThreadScratch {
+  char* base = nullptr;
+  size_t stride = 0;
+  template <class T>
+  T* at(int t) const {
+    return reinterpret_cast<T*>(base + stride * (size_t)t);
+  }
+};
+inline PerThreadScratch per_thread_scratch(const Exec& ex, int slot, int count, size_t bytes_each) {
+  PerThreadScratch s;
+  s.stride = (std::max<size_t>(bytes_each, 1) + 63) / 64 * 64;
+  s.base = static_cast<char*>(ex.scratch(slot, s.stride * (size_t)std::max(count, 1)));
+  return s;
+}
+
+}  // namespace cpu
+}  // namespace m2kd

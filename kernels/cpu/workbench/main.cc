@@ -330,12 +330,13 @@ static int validate() {
       mk(2, 16, 31, 33, 20, 3, 2, 1), mk(1, 7, 12, 12, 16, 7, 3, 2),  mk(2, 16, 11, 13, 48, 1, 2, 0),
       mk(1, 64, 16, 16, 64, 3, 2, 3), mk(2, 32, 17, 17, 64, 3, 2, 2),
   };
-  for (int threads : {1, 2}) {
+  // 5 and 11 workers: more than conv2d's old 3 and SGEMM's old 8 scratch slots (no thread cap)
+  for (int threads : {1, 2, 5, 11}) {
     for (Isa isa : isas) {
       wb::PoolExec ex(isa, threads);
       for (const G& g : gs)
         for (bool serial : {false, true}) {
-          if (serial && threads == 2) continue;
+          if (serial && threads > 1) continue;
           check_gemm(ex, g.tA, g.tB, g.M, g.N, g.K, g.alpha, g.beta, serial);
         }
       int i = 0;
