@@ -108,8 +108,9 @@ async function runCellCommand(dir: string, f: Flags): Promise<void> {
   try {
     const r = await runCell(dir, cell, cellSteps(m, cell), { threads, signal: ac.signal, slurmJob: job });
     console.log(`cell ${id}: ${r.state}${r.error ? `: ${r.error}` : ''} (${fmtSeconds(r.seconds)})`);
-    if (r.state === 'stopped') process.exitCode = 143;
-    else if (r.state !== 'done') throw new Error(`cell ${id} failed: ${r.error ?? 'see its log.txt'}`);
+    // a non-zero exit for anything but done: the batch script requeues a stopped cell on USR1
+    if (r.state === 'stopped') throw new Error(`cell ${id} stopped before its end; it continues from its checkpoint`);
+    if (r.state !== 'done') throw new Error(`cell ${id} failed: ${r.error ?? 'see its log.txt'}`);
   } finally {
     for (const s of sigs) process.off(s, stop);
   }
