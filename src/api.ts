@@ -14,6 +14,8 @@ import type { IlEvent } from './il/trainer';
 import type { RunResults } from './il/results';
 import { writeFileAtomic } from './io/atomic';
 import { writeResults, renderPlots } from './report';
+import { planManifest, writeManifest, readManifest, isSweepDir, sameCells, runLocal, mergeSweep } from './sweep';
+import type { SweepCell, SweepManifest, SweepExecutorRecord, CellOutcome } from './sweep';
 
 export interface TrainOptions {
   /** mnist (built-in, default), fashion-mnist, cifar10, cifar100, folder */
@@ -208,10 +210,82 @@ export interface SweepOptions extends TrainOptions {
   ratios?: number[];
   /** exemplar budgets to sweep (iCaRL methods only) */
   memories?: number[];
+  /** cells at once, as child processes (with an output folder; default 1) */
+  jobs?: number;
+  /** threads in all, divided among the jobs (default: the engine's thread count) */
+  threads?: number;
+  /** called as each cell starts and ends (with an output folder) */
+  onCell?: (e: { kind: 'start'; cell: SweepCell; threads: number } | { kind: 'end'; cell: SweepCell; outcome: CellOutcome }) => void;
 }
 
-/** method × order × ratio (× memory) grids: the paper's Table 1 and Fig. 9 in one call each. */
-export async function sweep(opts: SweepOptions): Promise<TrainOutcome> {
+export interface SweepOutcome extends TrainOutcome {
+  /** cells not done (failed or stopped): rerun with resume to continue them */
+  missing: string[];
+}
+
+/** The grid of a sweep as cells (sweep.json's content), without running anything. */
+export async function planSweep(opts: SweepOptions, executor: SweepExecutorRecord = { kind: 'local' }): Promise<SweepManifest> {
+  const preview = await loadTrainDataset({ ...opts, trainPerClass: 1, testPerClass: 1 });
+  const base = resolveConfig(opts, preview.classes);
+  const preset = opts.preset ? PRESETS[opts.preset] : undefined;
+  if (opts.ratio !== undefined && !opts.ratios) opts = { ...opts, ratios: [opts.ratio] };
+  if (opts.memory !== undefined && !opts.memories) opts = { ...opts, memories: [opts.memory] };
+  return planManifest(
+    {
+      flags: { ...opts, device: opts.device },
+      methods: resolveMethods(opts.methods),
+      base,
+      orders: resolveOrders(opts, preview.classes),
+      ratios: opts.ratios,
+      memories: opts.memories,
+      dataset: datasetName(opts.dataset ?? preset?.dataset ?? 'mnist'),
+      classes: preview.classes,
+      command: opts.command,
+    },
+    executor,
+  );
+}
+
+/**
+ * Runs the unfinished cells of the sweep in `dir` locally (`jobs` child processes at once),
+ * then merges every finished cell into <dir>/results.json (and the plots).
+ */
+export async function runSweep(dir: string, o: Pick<SweepOptions, 'jobs' | 'threads' | 'signal' | 'onCell' | 'plots'> & { cli?: string } = {}): Promise<SweepOutcome> {
+  const m = readManifest(dir);
+  await runLocal(dir, m, {
+    jobs: o.jobs,
+    threads: o.threads ?? runtimeInfo().threads,
+    cli: o.cli,
+    signal: o.signal,
+    onStart: (cell, threads) => o.onCell?.({ kind: 'start', cell, threads }),
+    onEnd: (cell, outcome) => o.onCell?.({ kind: 'end', cell, outcome }),
+  });
+  const merged = mergeSweep(dir);
+  if (!merged.results) throw new Error(`sweep ${dir}: no cell finished (m2kd sweep --status ${dir} shows why)`);
+  return { results: merged.results, out: dir, files: await finish(merged.results, dir, o.plots ?? true), missing: merged.missing };
+}
+
+/**
+ * method × order × ratio (× memory) grids: the paper's Table 1 and Fig. 9 in one call each.
+ * With an output folder the grid is written to <out>/sweep.json and each (row, order) cell runs
+ * as its own run folder <out>/cells/<id> (see runSweep); resume continues a sweep folder. With
+ * out: null the grid runs in this process and nothing is written.
+ */
+export async function sweep(opts: SweepOptions): Promise<SweepOutcome> {
+  if (opts.out !== null) {
+    const dir = prepareOut(opts.out, false);
+    if (!dir) throw new Error('sweep: no output folder');
+    const planned = await planSweep(opts, { kind: 'local', jobs: opts.jobs ?? 1, threads: opts.threads });
+    if (isSweepDir(dir)) {
+      const old = readManifest(dir);
+      if (!opts.resume) throw new Error(`${dir} already holds a sweep (sweep.json): continue it with resume (m2kd sweep --resume ${dir}) or choose another folder`);
+      if (!sameCells(old.cells, planned.cells)) throw new Error(`${dir} holds a different grid (its sweep.json); resume it without grid options, or choose another folder`);
+    } else {
+      if (opts.resume) throw new Error(`--resume: ${dir} holds no sweep (no sweep.json) to continue`);
+      writeManifest(dir, planned);
+    }
+    return runSweep(dir, opts);
+  }
   const preview = await loadTrainDataset({ ...opts, trainPerClass: 1, testPerClass: 1 });
   const base = resolveConfig(opts, preview.classes);
   const grid: { spec: MethodSpec; config: IlConfig }[] = [];
@@ -227,12 +301,9 @@ export async function sweep(opts: SweepOptions): Promise<TrainOutcome> {
   }
   const { experiment, out } = await createExperiment(opts, grid);
   if (opts.onProgress) experiment.on('progress', opts.onProgress);
-  experiment.on('partial', (r) => {
-    if (out) writeResults(out, r);
-    opts.onPartial?.(r);
-  });
+  experiment.on('partial', (r) => opts.onPartial?.(r));
   const results = await experiment.run();
-  return { results, out, files: await finish(results, out, opts.plots ?? true) };
+  return { results, out, files: await finish(results, out, opts.plots ?? true), missing: [] };
 }
 
 export { writeFileAtomic };

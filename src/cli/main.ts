@@ -5,7 +5,8 @@ import * as path from 'path';
 import { parseArgs, Flags } from './args';
 import { ProgressBar } from './progress';
 import { reportCommand, compareCommand, REPORT_USAGE } from '../report/commands';
-import { trainCommand, sweepCommand, TRAIN_USAGE } from './train';
+import { trainCommand, TRAIN_USAGE } from './train';
+import { sweepCommand, SWEEP_USAGE } from './sweep';
 import { runtimeInfo, setThreads, checkDevice, cudaInfo } from '../engine';
 import type { Device } from '../engine';
 import { ResNet32 } from '../nn';
@@ -18,6 +19,7 @@ const HELP = `m2kd — class-incremental learning with M²KD on a native tensor 
 
 usage:
 ${TRAIN_USAGE}
+${SWEEP_USAGE}
 ${REPORT_USAGE}
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
   m2kd train-mnist [options]        plain (not incremental) ResNet-32 training on the built-in MNIST digits

@@ -1,9 +1,9 @@
-// `m2kd train` and `m2kd sweep`: flags → TrainOptions, progress bars with ETA while it runs,
-// a table after every step, the comparison at the end. Holds no math: everything is in api.ts.
+// `m2kd train`: flags → TrainOptions, progress bars with ETA while it runs, a table after every
+// step, the comparison at the end. Holds no math: everything is in api.ts. (`m2kd sweep`: sweep.ts.)
 import { Flags } from './args';
 import { ProgressBar } from './progress';
 import { setThreads } from '../engine';
-import { train, sweep, TrainOptions, SweepOptions } from '../api';
+import { train, TrainOptions } from '../api';
 import type { IlEvent } from '../il/trainer';
 import type { StepResult } from '../il/results';
 import { renderTable, comparisonTable, perStepComparisonTable, fmtBytes, fmtSeconds } from '../report';
@@ -18,19 +18,7 @@ export const TRAIN_USAGE = `  m2kd train [options]              class-incrementa
       --train-per-class N  --test-per-class N  --memory N (2000, iCaRL)  --lr X  --batch N (128)
       --preset paper-cifar100   --no-cache (teacher outputs on the fly)  --crop P (0)  --no-flip
       --bn-recalibrate on|off (on for mnist/fashion-mnist: re-estimate BN statistics after each step)
-      --device cpu|cuda  --out DIR (runs/<time>)  --resume  --no-plots  --checkpoint-every epoch|step
-  m2kd sweep [train options] [--ratio R,R,...] [--memory M,M,...]
-                                    method × order × ratio (× memory) grids, e.g. Table 1 / Fig. 9`;
-
-function list(f: Flags, name: string): number[] | undefined {
-  const s = f.str(name, '');
-  if (!s) return undefined;
-  return s.split(',').map((p) => {
-    const v = Number(p.trim());
-    if (!Number.isFinite(v)) throw new Error(`--${name}: '${p}' is not a number`);
-    return v;
-  });
-}
+      --device cpu|cuda  --out DIR (runs/<time>)  --resume  --no-plots  --checkpoint-every epoch|step`;
 
 function optInt(f: Flags, name: string, min = 1): number | undefined {
   return f.str(name, '') ? f.int(name, 0, min) : undefined;
@@ -148,13 +136,4 @@ export async function trainCommand(f: Flags, argv: string[]): Promise<void> {
   console.log(perStepComparisonTable(results));
   console.log(`${fmtSeconds((Date.now() - t0) / 1000)} in all`);
   if (out) console.log(`results and plots in ${out}: ${files.map((p) => p.split('/').pop()).join(', ')}`);
-}
-
-export async function sweepCommand(f: Flags, argv: string[]): Promise<void> {
-  const opts: SweepOptions = { ...trainOptions(f, argv, true), ratios: list(f, 'ratio'), memories: list(f, 'memory')?.map((m) => Math.round(m)) };
-  f.done();
-  const { results, out } = await sweep({ ...opts, onProgress: progressPrinter() });
-  console.log('\n' + comparisonTable(results));
-  console.log(perStepComparisonTable(results));
-  if (out) console.log(`results and plots in ${out}`);
 }

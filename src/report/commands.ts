@@ -10,11 +10,14 @@ import { entriesOf, entriesOfRuns, runTags } from './summary';
 import { comparisonTable, perStepComparisonTable, stepTable, runHeader, TableStyle } from './tables';
 import { renderPlots, renderAccuracyPlot, ensureOutputDir } from './plots';
 import type { RunResults } from '../il/results';
+import { isSweepDir } from '../sweep/grid';
+import { mergeSweep } from '../sweep/merge';
 
 export const REPORT_USAGE = `  m2kd report <run-dir> [--no-plots] [--markdown] [--order N (1)] [--out DIR (the run dir)]
                                     tables of a run; (re)renders its plots (PNG + SVG)
   m2kd compare <run-dir>... [--markdown] [--out DIR]
-                                    one comparison over the methods of several runs (--out: accuracy plot)`;
+                                    one comparison over the methods of several runs (--out: accuracy plot);
+                                    a sweep folder counts as the merge of its finished cells (missing ones named)`;
 
 export interface CommandIO {
   /** receives each printed block (default: stdout, quiet on a closed pipe) */
@@ -91,7 +94,16 @@ export async function compareCommand(args: string[], io: CommandIO = {}): Promis
   const outDir = f.str('out', '');
   f.done();
   if (positional.length === 0) throw new ResultsError('compare: which runs? usage: m2kd compare <run-dir> <run-dir> ... [--markdown] [--out DIR]');
-  const runs: { results: RunResults; source: string }[] = positional.map((p) => ({ results: readResults(p), source: p }));
+  // a sweep folder (sweep.json) stands for the merge of its finished cells
+  const sweepNotes: string[] = [];
+  const runs: { results: RunResults; source: string }[] = positional.map((p) => {
+    if (!isSweepDir(p)) return { results: readResults(p), source: p };
+    const mg = mergeSweep(p);
+    if (!mg.results) throw new ResultsError(`${p} is a sweep with no finished cell yet (m2kd sweep --status ${p})`);
+    const n = mg.manifest.cells.length;
+    sweepNotes.push(`  ${p}: sweep, ${mg.done.length} of ${n} cells done` + (mg.missing.length ? `; missing: ${mg.missing.join(', ')}` : ''));
+    return { results: mg.results, source: p };
+  });
   if (outDir) {
     if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new ResultsError(`--out ${outDir} is a file, not a folder`);
     ensureOutputDir(outDir); // fail before printing, not after
@@ -107,7 +119,7 @@ export async function compareCommand(args: string[], io: CommandIO = {}): Promis
     sameOrNote('classes per step', runs.map((r) => String(r.results.protocol.classes_per_step)), tags),
     sameOrNote('number of class orders', runs.map((r) => String(r.results.protocol.orders)), tags),
   ].filter((n): n is string => n !== null);
-  out([`comparing ${runs.length} run${runs.length === 1 ? '' : 's'}:`, ...lines, ...notes].join('\n') + '\n');
+  out([`comparing ${runs.length} run${runs.length === 1 ? '' : 's'}:`, ...lines, ...sweepNotes, ...notes].join('\n') + '\n');
   const entries = entriesOfRuns(runs);
   out(comparisonTable(entries, st));
   out(perStepComparisonTable(entries, st));
