@@ -15,6 +15,8 @@ import type { StepSnapshot } from '../prune/types';
 import { ExemplarMemory } from './exemplars';
 import type { OrderRun, RunPosition } from './trainer';
 import type { StepResult } from './results';
+import { checkFiniteModel } from './guard';
+import { removeStaleTemps } from '../io/stale';
 
 const FORMAT = 'm2kd-run-state';
 const VERSION = 1;
@@ -50,10 +52,31 @@ function entryF32(e: StEntry | undefined, name: string): Float32Array {
 
 /** Writes the run's state into dir (replacing an older checkpoint there atomically). */
 export function saveRunState(dir: string, run: OrderRun, config: unknown): void {
+  checkFiniteModel(run.model, `checkpoint ${dir}`); // never replace a good checkpoint by NaN weights
   fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  removeStaleTemps(path.dirname(path.resolve(dir)), { depth: 0 }); // killed writers' folders (dead pids)
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
+  try {
+    writeStateFolder(tmp, run, config);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true }); // a full disk: free what the failed write took
+    throw e;
+  }
+  // swap: dir -> dir.old, tmp -> dir, drop dir.old
+  const old = `${dir}.old`;
+  fs.rmSync(old, { recursive: true, force: true });
+  if (fs.existsSync(dir)) fs.renameSync(dir, old);
+  fs.renameSync(tmp, dir);
+  fs.rmSync(old, { recursive: true, force: true });
+}
+
+function writeStateFolder(tmp: string, run: OrderRun, config: unknown): void {
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create ${tmp}: ${(e as Error).message}`);
+  }
   const files: string[] = [];
   const put = (name: string, data: Uint8Array | string) => {
     writeFileAtomic(path.join(tmp, name), data);
@@ -124,16 +147,11 @@ export function saveRunState(dir: string, run: OrderRun, config: unknown): void 
     files: [...files],
   };
   put('state.json', JSON.stringify(state, null, 1)); // written last: a folder without it is incomplete
-  // swap: dir -> dir.old, tmp -> dir, drop dir.old
-  const old = `${dir}.old`;
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
-  fs.rmSync(old, { recursive: true, force: true });
 }
 
 /** The checkpoint folder to resume from: dir, or dir.old if a swap was interrupted. Null if none. */
 export function findRunState(dir: string): string | null {
+  removeStaleTemps(path.dirname(path.resolve(dir)), { depth: 0 });
   for (const d of [dir, `${dir}.old`]) if (fs.existsSync(path.join(d, 'state.json'))) return d;
   return null;
 }

@@ -18,6 +18,7 @@ import { ClassOrder, groupsOf, columnOf } from './protocol';
 import type { StepResult, MemoryBreakdown } from './results';
 import { Evaluator, forgettingSummary } from './metrics';
 import { ExemplarMemory, selectExemplars, classMeans, extractFeatures, nmeScores } from './exemplars';
+import { checkLoss } from './guard'; // issue 13: NaN/Inf loss stops the run
 
 export type Phase = 'train' | 'finetune';
 
@@ -350,6 +351,7 @@ export class OrderRun {
           const l = tidy(() => {
             const x = Tensor.fromArray(images, [n, set.channels, set.height, set.width]);
             const loss = this.batchLoss(x, cols, flips, index, t);
+            checkLoss(loss.item(), { method: this.label, order: this.o.orderIndex, step: t, phase, epoch: e + 1, batch: b + 1, lr: opt.lr }); // issue 13
             opt.zeroGrad();
             loss.backward();
             opt.step();
