@@ -17,7 +17,7 @@ export interface StopControl {
   readonly signal: AbortSignal;
   /** the first stop signal received, or null */
   requested(): StopSignal | null;
-  /** removes the handlers (the default actions apply again) */
+  /** removes the handlers (the default actions apply again), unless a stop was requested */
   dispose(): void;
 }
 
@@ -53,6 +53,7 @@ export function installStopHandlers(onFirst?: (sig: StopSignal) => void): StopCo
     signal: ac.signal,
     requested: () => first,
     dispose: () => {
+      if (first) return; // stopping: a second signal must still exit at once with the stop's code
       for (const [sig, h] of handlers) process.removeListener(sig, h);
       handlers.clear();
     },
