@@ -152,6 +152,21 @@ function resumeCommand(argv: string[], out: string): string {
   return args.map(q).join(' ');
 }
 
+/** The command line of a fresh start in the same folder with another --lr. */
+function withLr(argv: string[], out: string, lr: number): string {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--resume' || a.startsWith('--resume=') || a.startsWith('--lr=')) continue;
+    if (a === '--lr') {
+      i++;
+      continue;
+    }
+    args.push(a);
+  }
+  return resumeCommand([...args, '--lr', String(lr)], out).replace(/ --resume$/, '');
+}
+
 type CheckpointEvent = Extract<IlEvent, { kind: 'checkpoint' }>;
 
 function describeCheckpoint(c: CheckpointEvent | null, out: string): string {
@@ -194,8 +209,10 @@ export async function trainCommand(f: Flags, argv: string[]): Promise<void> {
     const sig = stop.requested();
     if (sig)
       throw new StoppedError(`stopped by ${sig}; ${describeCheckpoint(last, outDir)}. Continue with:\n  ${resumeCommand(argv, outDir)}`, exitCodeOf(sig));
-    if (e instanceof NumericFaultError)
-      throw new Error(`${e.message}\n  ${describeCheckpoint(last, outDir)}; continue with a lower --lr:\n  ${resumeCommand(argv, outDir)}`);
+    if (e instanceof NumericFaultError) {
+      const lr = e.suggestedLr;
+      throw new Error(`${e.message}\n  ${describeCheckpoint(last, outDir)}.${lr !== undefined ? ` Start again with a lower learning rate:\n  ${withLr(argv, outDir, lr)}` : ''}`);
+    }
     throw e;
   } finally {
     stop.dispose();

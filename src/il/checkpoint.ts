@@ -50,9 +50,15 @@ function entryF32(e: StEntry | undefined, name: string): Float32Array {
   return new Float32Array(copy.buffer, 0, copy.length / 4);
 }
 
+function describePosition(run: OrderRun): string {
+  const p = run.position;
+  const at = p.epochsDone === 0 && p.phase === 'train' ? `after step ${p.stepsDone}` : `step ${p.stepsDone + 1} · ${p.phase === 'train' ? 'train' : 'fine-tune'} epoch ${p.epochsDone}`;
+  return `${run.o.method.name} · order ${run.o.orderIndex + 1} · ${at}`;
+}
+
 /** Writes the run's state into dir (replacing an older checkpoint there atomically). */
 export function saveRunState(dir: string, run: OrderRun, config: unknown): void {
-  checkFiniteModel(run.model, `checkpoint ${dir}`); // never replace a good checkpoint by NaN weights
+  checkFiniteModel(run.model, describePosition(run), { method: run.o.method.name, order: run.o.orderIndex, lr: run.o.cfg.lr }); // never replace a good checkpoint by NaN weights
   fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
   removeStaleTemps(path.dirname(path.resolve(dir)), { depth: 0 }); // killed writers' folders (dead pids)
   const tmp = `${dir}.tmp-${process.pid}`;

@@ -23,6 +23,11 @@ export class NumericFaultError extends Error {
     super(message);
     this.name = 'NumericFaultError';
   }
+
+  /** A tenth of the learning rate in use when it is known. */
+  get suggestedLr(): number | undefined {
+    return this.site.lr !== undefined ? Number((this.site.lr / 10).toPrecision(2)) : undefined;
+  }
 }
 
 function fmt(v: number): string {
@@ -42,13 +47,40 @@ export function checkLoss(value: number, at: LossSite): void {
   );
 }
 
-/** Throws NumericFaultError when a model holds a NaN or infinite weight or buffer. */
-export function checkFiniteModel(model: Module, what: string): void {
+/**
+ * Throws NumericFaultError when a model holds a NaN or infinite weight or buffer; `where` names the
+ * run position (method, order, step, epoch) and `lr` the learning rate in use, when known.
+ */
+export function checkFiniteModel(model: Module, where: string, site: Partial<LossSite> = {}): void {
   for (const [name, t] of model.stateDict()) {
     if (t.dtype !== 'f32') continue;
     const a = t.toFloat32();
     for (let i = 0; i < a.length; i++)
-      if (!Number.isFinite(a[i]))
-        throw new NumericFaultError(`${what}: tensor '${name}' holds ${fmt(a[i])} at index ${i}; not written, the last good checkpoint is kept. Try a lower --lr`, {}, a[i]);
+      if (!Number.isFinite(a[i])) {
+        const lr = site.lr !== undefined ? ` (lr ${site.lr})` : '';
+        throw new NumericFaultError(
+          `${where}: the weights diverged${lr}: '${name}' holds ${fmt(a[i])}; the run stopped without writing this checkpoint, and its last good checkpoint is kept. ` +
+            `The learning rate is probably too high: try a lower --lr${site.lr !== undefined ? ` (e.g. --lr ${Number((site.lr / 10).toPrecision(2))})` : ''}`,
+          site,
+          a[i],
+        );
+      }
   }
+}
+
+/**
+ * Runs a batch's loss computation and checks its value: a non-finite loss (reported by the loss op
+ * itself, or returned) becomes a NumericFaultError naming the site. Other errors pass unchanged.
+ */
+export function guardLoss<T extends { item(): number }>(at: LossSite, fn: () => T): T {
+  let loss: T;
+  try {
+    loss = fn();
+  } catch (e) {
+    const m = /loss is (NaN|-?Infinity)/.exec((e as Error).message ?? '');
+    if (m) checkLoss(Number(m[1]), at);
+    throw e;
+  }
+  checkLoss(loss.item(), at);
+  return loss;
 }

@@ -18,7 +18,7 @@ import { ClassOrder, groupsOf, columnOf } from './protocol';
 import type { StepResult, MemoryBreakdown } from './results';
 import { Evaluator, forgettingSummary } from './metrics';
 import { ExemplarMemory, selectExemplars, classMeans, extractFeatures, nmeScores } from './exemplars';
-import { checkLoss } from './guard'; // issue 13: NaN/Inf loss stops the run
+import { guardLoss } from './guard'; // issue 13: NaN/Inf loss stops the run
 
 export type Phase = 'train' | 'finetune';
 
@@ -350,8 +350,8 @@ export class OrderRun {
           const flips = aug.flip;
           const l = tidy(() => {
             const x = Tensor.fromArray(images, [n, set.channels, set.height, set.width]);
-            const loss = this.batchLoss(x, cols, flips, index, t);
-            checkLoss(loss.item(), { method: this.label, order: this.o.orderIndex, step: t, phase, epoch: e + 1, batch: b + 1, lr: opt.lr }); // issue 13
+            const site = { method: this.label, order: this.o.orderIndex, step: t, phase, epoch: e + 1, batch: b + 1, lr: this.o.cfg.lr }; // issue 13
+            const loss = guardLoss(site, () => this.batchLoss(x, cols, flips, index, t)); // issue 13: NaN/Inf loss stops the run, naming where
             opt.zeroGrad();
             loss.backward();
             opt.step();
