@@ -209,6 +209,8 @@ export async function trainCommand(f: Flags, argv: string[]): Promise<void> {
     const sig = stop.requested();
     if (sig)
       throw new StoppedError(`stopped by ${sig}; ${describeCheckpoint(last, outDir)}. Continue with:\n  ${resumeCommand(argv, outDir)}`, exitCodeOf(sig));
+    if (/\b(ENOSPC|EDQUOT)\b/.test((e as Error).message ?? ''))
+      throw new Error(`${(e as Error).message}\n  the disk is full: ${describeCheckpoint(last, outDir)} and is intact. Free some space, then continue with:\n  ${resumeCommand(argv, outDir)}`);
     if (e instanceof NumericFaultError) {
       const lr = e.suggestedLr;
       throw new Error(`${e.message}\n  ${describeCheckpoint(last, outDir)}.${lr !== undefined ? ` Start again with a lower learning rate:\n  ${withLr(argv, outDir, lr)}` : ''}`);
