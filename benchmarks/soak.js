@@ -23,7 +23,7 @@ setThreads(arg('threads', 2));
 const perClass = 100;
 const perEpoch = Math.floor((5 * perClass) / batch) + ((5 * perClass) % batch >= 2 ? 1 : 0);
 // 2 steps x (E train + E/2 fine-tune epochs) x perEpoch batches >= target
-const epochs = Math.max(2, 2 * Math.ceil(target / (3 * perEpoch)));
+const epochs = Math.max(2, 2 * Math.ceil(target / (6 * perEpoch)));
 
 const rows = [];
 let n = 0;

@@ -55,7 +55,7 @@ Promise.all([0, 1].map(() => new Promise((res, rej) => { const w = new Worker(sr
 });
 
 t.test('a worker terminated mid-run, then the process exiting while two workers compute: no crash', async (t) => {
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 5; round++) {
   const r = node(`
 const { Worker } = require('worker_threads');
 const src = ${JSON.stringify(WORK)} + "const { parentPort } = require('worker_threads'); parentPort.postMessage('up'); for (;;) work(2);";
