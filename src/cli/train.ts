@@ -193,7 +193,8 @@ export async function trainCommand(f: Flags, argv: string[]): Promise<void> {
   const stop = installStopHandlers((sig) => console.error(`\nm2kd: ${sig}: stopping at the end of the current batch (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again exits at once)`));
   let last: CheckpointEvent | null = null;
   try {
-    const removed = removeStaleTemps(outDir, { locked: true });
+    // leftovers of killed writes: hidden atomic-write temps in the run folder, anything under checkpoints/
+    const removed = [...removeStaleTemps(outDir, { locked: true, depth: 0, hiddenOnly: true }), ...removeStaleTemps(path.join(outDir, 'checkpoints'), { locked: true, depth: 3 })];
     if (removed.length) console.error(`m2kd: removed ${removed.length} temporary file(s) left by an interrupted run: ${removed.map((p) => path.relative(outDir, p)).join(', ')}`);
     const printer = progressPrinter();
     const onProgress = (e: IlEvent) => {

@@ -23,6 +23,8 @@ export interface StaleOptions {
   locked?: boolean;
   /** how deep to look below dir (default 4: <out>/checkpoints/<method>/<order>/file) */
   depth?: number;
+  /** only hidden temporaries (`.<name>.tmp-<pid>-<ms>` of atomic writes): for folders m2kd shares with others */
+  hiddenOnly?: boolean;
 }
 
 /** Removes stale temporaries under dir; returns the removed paths. */
@@ -39,10 +41,10 @@ export function removeStaleTemps(dir: string, opts: StaleOptions = {}): string[]
     const names = new Set(entries.map((e) => e.name));
     for (const e of entries) {
       const p = path.join(d, e.name);
-      const m = TEMP.exec(e.name) ?? LOCK_TEMP.exec(e.name);
+      const m = opts.hiddenOnly && !e.name.startsWith('.') ? null : TEMP.exec(e.name) ?? LOCK_TEMP.exec(e.name);
       let drop = false;
       if (m) drop = stale(Number(m[1]));
-      else if (e.isDirectory() && e.name.endsWith('.old')) {
+      else if (!opts.hiddenOnly && e.isDirectory() && e.name.endsWith('.old')) {
         // an interrupted swap: the new folder is complete, so the old one is garbage
         const base = e.name.slice(0, -4);
         drop = names.has(base) && fs.existsSync(path.join(d, base, 'state.json')) && (opts.locked ?? false);
