@@ -3,6 +3,7 @@
 // the blocks it still owns; the thread pool stops when the last environment goes away.
 #include <atomic>
 #include <cstring>
+#include <mutex>
 
 #include "addon.h"
 
@@ -79,20 +80,43 @@ void* Args::buf_raw(size_t i, const char* name, DType dt, int64_t count, bool op
   return b.ptr;
 }
 
+// One native call at a time across JS threads (worker_threads): kernels share the pool's scratch
+// slots and the pool itself, so calls from two environments at once would mix their partials.
+std::recursive_mutex g_call_mu;
+
 Napi::Value guarded(const Napi::CallbackInfo& info, const char* op, OpFn fn) {
   Napi::Env env = info.Env();
+  std::lock_guard<std::recursive_mutex> serial(g_call_mu);
+  // While a worker is terminated or the process exits, its environment can no longer throw: a
+  // failed throw must not escape as a C++ exception (std::terminate), it is dropped instead.
+  auto throw_js = [&](const std::string& msg) {
+    try {
+      Napi::Error::New(env, std::string("m2kd.") + op + ": " + msg).ThrowAsJavaScriptException();
+    } catch (...) {
+    }
+  };
   try {
     return fn(info);
   } catch (const Napi::Error& e) {
-    Napi::Error::New(env, std::string("m2kd.") + op + ": " + e.Message()).ThrowAsJavaScriptException();
+    std::string m;
+    try {
+      m = e.Message();
+    } catch (...) {
+      m = "error while the JS environment shuts down";
+    }
+    throw_js(m);
   } catch (const std::bad_alloc&) {
-    Napi::Error::New(env, std::string("m2kd.") + op + ": out of memory").ThrowAsJavaScriptException();
+    throw_js("out of memory");
   } catch (const std::exception& e) {
-    Napi::Error::New(env, std::string("m2kd.") + op + ": " + e.what()).ThrowAsJavaScriptException();
+    throw_js(e.what());
   } catch (...) {
-    Napi::Error::New(env, std::string("m2kd.") + op + ": unknown native error").ThrowAsJavaScriptException();
+    throw_js("unknown native error");
   }
-  return env.Undefined();
+  try {
+    return env.Undefined();
+  } catch (...) {
+    return Napi::Value();
+  }
 }
 
 namespace {

@@ -148,6 +148,12 @@ export interface NativeAddon {
   sigmoid_backward(y: Handle, dy: Handle, dx: Handle, count: number): void;
   /** reads (and with reset=true, then resets) the widest parallel split */
   exec_stats(reset?: boolean): ExecStats;
+
+  // emulated CUDA build only (native/cuda_emu_selftest.cc): absent from the CPU and CUDA builds
+  /** runs one deliberately broken kernel (or its corrected twin) and returns its output */
+  cuda_emu_selftest?(name: string): Float32Array;
+  /** counters of the emulated device since load */
+  cuda_emu_stats?(): { launches: number; blocks: number; threads: number; barriers: number; shuffles: number; sharedAccesses: number };
   sum_all(x: Handle, count: number): number;
   /** dx += g */
   add_scalar_inplace(dx: Handle, count: number, g: number): void;

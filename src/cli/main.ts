@@ -214,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     console.error(`m2kd: ${(e as Error).message}`);
-    return 1;
+    return (e as { exitCode?: number }).exitCode ?? 1; // StoppedError: 130 / 143 / 138
   }
 }
 

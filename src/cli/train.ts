@@ -7,6 +7,10 @@ import { train, TrainOptions } from '../api';
 import type { IlEvent } from '../il/trainer';
 import type { StepResult } from '../il/results';
 import { renderTable, comparisonTable, perStepComparisonTable, fmtBytes, fmtSeconds } from '../report';
+import * as path from 'path';
+import { acquireRunLock, removeStaleTemps } from '../io';
+import { installStopHandlers, exitCodeOf, StoppedError } from './signals';
+import { NumericFaultError } from '../il/guard';
 
 export const TRAIN_USAGE = `  m2kd train [options]              class-incremental training of one or more methods
       --dataset mnist|fashion-mnist|cifar10|cifar100|folder (mnist)   --data PATH
@@ -127,13 +131,82 @@ export function progressPrinter(): (e: IlEvent) => void {
   };
 }
 
+/** The command line that continues a run: the same arguments, with --out and --resume. */
+function resumeCommand(argv: string[], out: string): string {
+  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  const args = ['m2kd', ...argv];
+  if (!argv.some((a) => a === '--out' || a.startsWith('--out='))) args.push('--out', out);
+  if (!argv.some((a) => a === '--resume' || a.startsWith('--resume='))) args.push('--resume');
+  return args.map(q).join(' ');
+}
+
+/** The command line of a fresh start in the same folder with another --lr. */
+function withLr(argv: string[], out: string, lr: number): string {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--resume' || a.startsWith('--resume=') || a.startsWith('--lr=')) continue;
+    if (a === '--lr') {
+      i++;
+      continue;
+    }
+    args.push(a);
+  }
+  return resumeCommand([...args, '--lr', String(lr)], out).replace(/ --resume$/, '');
+}
+
+type CheckpointEvent = Extract<IlEvent, { kind: 'checkpoint' }>;
+
+function describeCheckpoint(c: CheckpointEvent | null, out: string): string {
+  if (!c) return `the checkpoints in ${path.join(out, 'checkpoints')} are those of the previous session (none were written in this one)`;
+  const at = c.phase === 'step' ? `after step ${c.step}` : `step ${c.step + 1}, ${c.phase === 'train' ? 'train' : 'fine-tune'} epoch ${c.epoch}`;
+  return `the last checkpoint (${c.method} · order ${c.order + 1} · ${at}) is in ${c.dir}`;
+}
+
 export async function trainCommand(f: Flags, argv: string[]): Promise<void> {
   const opts = trainOptions(f, argv, false);
   f.done();
   const t0 = Date.now();
-  const { results, out, files } = await train({ ...opts, onProgress: progressPrinter() });
-  console.log('\n' + comparisonTable(results));
-  console.log(perStepComparisonTable(results));
-  console.log(`${fmtSeconds((Date.now() - t0) / 1000)} in all`);
-  if (out) console.log(`results and plots in ${out}: ${files.map((p) => p.split('/').pop()).join(', ')}`);
+  if (opts.out === undefined && !opts.resume) {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    opts.out = path.join('runs', stamp);
+  }
+  if (opts.out === undefined || opts.out === null) throw new Error('--resume needs the output folder of the run to continue (--out DIR)');
+  const outDir = opts.out;
+  // one writer per run folder, for the whole run (released on exit, errors and signals)
+  const lock = acquireRunLock(outDir, {
+    command: opts.command,
+    onStale: (o) => console.error(`m2kd: taking over the lock of ${outDir} from pid ${o.pid} on ${o.host} (started ${o.startedAt}), which is no longer running`),
+  });
+  const stop = installStopHandlers((sig) => console.error(`\nm2kd: ${sig}: stopping at the end of the current batch (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again exits at once)`));
+  let last: CheckpointEvent | null = null;
+  try {
+    // leftovers of killed writes: hidden atomic-write temps in the run folder, anything under checkpoints/
+    const removed = [...removeStaleTemps(outDir, { locked: true, depth: 0, hiddenOnly: true }), ...removeStaleTemps(path.join(outDir, 'checkpoints'), { locked: true, depth: 3 })];
+    if (removed.length) console.error(`m2kd: removed ${removed.length} temporary file(s) left by an interrupted run: ${removed.map((p) => path.relative(outDir, p)).join(', ')}`);
+    const printer = progressPrinter();
+    const onProgress = (e: IlEvent) => {
+      if (e.kind === 'checkpoint') last = e;
+      printer(e);
+    };
+    const { results, out, files } = await train({ ...opts, signal: stop.signal, onProgress });
+    console.log('\n' + comparisonTable(results));
+    console.log(perStepComparisonTable(results));
+    console.log(`${fmtSeconds((Date.now() - t0) / 1000)} in all`);
+    if (out) console.log(`results and plots in ${out}: ${files.map((p) => p.split('/').pop()).join(', ')}`);
+  } catch (e) {
+    const sig = stop.requested();
+    if (sig)
+      throw new StoppedError(`stopped by ${sig}; ${describeCheckpoint(last, outDir)}. Continue with:\n  ${resumeCommand(argv, outDir)}`, exitCodeOf(sig));
+    if (/\b(ENOSPC|EDQUOT)\b/.test((e as Error).message ?? ''))
+      throw new Error(`${(e as Error).message}\n  the disk is full: ${describeCheckpoint(last, outDir)} and is intact. Free some space, then continue with:\n  ${resumeCommand(argv, outDir)}`);
+    if (e instanceof NumericFaultError) {
+      const lr = e.suggestedLr;
+      throw new Error(`${e.message}\n  ${describeCheckpoint(last, outDir)}.${lr !== undefined ? ` Start again with a lower learning rate:\n  ${withLr(argv, outDir, lr)}` : ''}`);
+    }
+    throw e;
+  } finally {
+    stop.dispose();
+    lock.release();
+  }
 }

@@ -9,6 +9,9 @@ export function isGzip(buf: Uint8Array): boolean {
   return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
 }
 
+/** The largest file a gzipped dataset file may inflate to (CIFAR-100's train.bin is 150 MiB). */
+export const MAX_GUNZIP_BYTES = 2 ** 30;
+
 /** The bytes of a file, gunzipped when it is gzip data (detected by its magic bytes). */
 export function readMaybeGzip(file: string): Buffer {
   let raw: Buffer;
@@ -20,9 +23,13 @@ export function readMaybeGzip(file: string): Buffer {
   }
   if (!isGzip(raw)) return raw;
   try {
-    return zlib.gunzipSync(raw);
+    // bounded: a small gzip that inflates without end (a "zip bomb") is an error, not an allocation
+    return zlib.gunzipSync(raw, { maxOutputLength: MAX_GUNZIP_BYTES });
   } catch (e) {
-    throw new Error(`${file}: corrupt or truncated gzip data (${(e as Error).message})`);
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_BUFFER_TOO_LARGE')
+      throw new Error(`${file}: gzip data inflates to more than ${MAX_GUNZIP_BYTES / 2 ** 30} GiB; not a dataset file m2kd reads`);
+    throw new Error(`${file}: corrupt or truncated gzip data (${err.message})`);
   }
 }
 

@@ -55,6 +55,7 @@ function listFiles(dir: string, exts: Set<string>): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     const ents = fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    checkNames(d, exts);
     for (const e of ents) {
       if (e.name.startsWith('.')) continue;
       const p = path.join(d, e.name);
@@ -66,7 +67,22 @@ function listFiles(dir: string, exts: Set<string>): string[] {
   return out;
 }
 
+/**
+ * File names that are not valid UTF-8 cannot be opened through JS strings (the bytes are replaced
+ * by U+FFFD): an image or folder so named is an error naming the folder, not a confusing ENOENT.
+ */
+function checkNames(d: string, exts: Set<string>): void {
+  for (const e of fs.readdirSync(d, { withFileTypes: true, encoding: 'buffer' })) {
+    const raw = e.name as unknown as Buffer;
+    const name = raw.toString('utf8');
+    if (Buffer.from(name, 'utf8').equals(raw) || name.startsWith('.')) continue;
+    if (e.isDirectory() || exts.has(path.extname(name).slice(1).toLowerCase()))
+      throw new Error(`image folder dataset: the name ${JSON.stringify(name)} in ${d} is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)`);
+  }
+}
+
 function subdirs(dir: string): string[] {
+  checkNames(dir, new Set());
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && isDir(path.join(dir, e.name)))))
@@ -82,7 +98,12 @@ function scanSplit(root: string, splitDir: string, classNames: string[], exts: S
     if (label === undefined)
       throw new Error(`${path.join(splitDir, c)}: class folder '${c}' is not among the ${classNames.length} classes of ${path.join(root, 'train')}`);
     for (const file of listFiles(path.join(splitDir, c), exts)) {
-      const st = fs.statSync(file);
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(file);
+      } catch (e) {
+        throw new Error(`image folder dataset: cannot read ${file}: ${(e as Error).message}`);
+      }
       entries.push({ file, rel: path.relative(root, file), label, size: st.size, mtimeMs: st.mtimeMs });
     }
   }

@@ -9,6 +9,7 @@ import { ImageSet, imageSize, drawAugment, applyAugment } from '../data';
 import { scaleMilestones } from './config';
 import { Phase, PURPOSE, streamOf, yieldToLoop } from './run';
 import { batchLoss } from './targets';
+import { guardLoss } from './guard';
 import type { OrderRun } from './trainer';
 
 /** The optimiser of a phase: SGD with the freeze masks of the pruning methods and the lr schedule. */
@@ -76,7 +77,9 @@ export async function trainPhase(run: OrderRun, set: ImageSet, t: number, phase:
         const flips = aug.flip;
         const l = tidy(() => {
           const x = Tensor.fromArray(images, [n, set.channels, set.height, set.width]);
-          const loss = batchLoss(run, x, cols, flips, index, t);
+          const site = { method: run.label, order: run.o.orderIndex, step: t, phase, epoch: e + 1, batch: b + 1, lr: cfg.lr };
+          // a NaN/Inf loss stops the run before the update reaches the weights, naming where
+          const loss = guardLoss(site, () => batchLoss(run, x, cols, flips, index, t));
           opt.zeroGrad();
           loss.backward();
           opt.step();

@@ -15,6 +15,8 @@ import type { StepSnapshot } from '../prune/types';
 import { ExemplarMemory } from './exemplars';
 import type { OrderRun, RunPosition } from './trainer';
 import type { StepResult } from './results';
+import { checkFiniteModel } from './guard';
+import { removeStaleTemps } from '../io/stale';
 
 const FORMAT = 'm2kd-run-state';
 const VERSION = 1;
@@ -48,12 +50,39 @@ function entryF32(e: StEntry | undefined, name: string): Float32Array {
   return new Float32Array(copy.buffer, 0, copy.length / 4);
 }
 
+function describePosition(run: OrderRun): string {
+  const p = run.position;
+  const at = p.epochsDone === 0 && p.phase === 'train' ? `after step ${p.stepsDone}` : `step ${p.stepsDone + 1} · ${p.phase === 'train' ? 'train' : 'fine-tune'} epoch ${p.epochsDone}`;
+  return `${run.o.method.name} · order ${run.o.orderIndex + 1} · ${at}`;
+}
+
 /** Writes the run's state into dir (replacing an older checkpoint there atomically). */
 export function saveRunState(dir: string, run: OrderRun, config: unknown): void {
+  checkFiniteModel(run.model, describePosition(run), { method: run.o.method.name, order: run.o.orderIndex, lr: run.o.cfg.lr }); // never replace a good checkpoint by NaN weights
   fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  removeStaleTemps(path.dirname(path.resolve(dir)), { depth: 0 }); // killed writers' folders (dead pids)
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
+  try {
+    writeStateFolder(tmp, run, config);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true }); // a full disk: free what the failed write took
+    throw e;
+  }
+  // swap: dir -> dir.old, tmp -> dir, drop dir.old
+  const old = `${dir}.old`;
+  fs.rmSync(old, { recursive: true, force: true });
+  if (fs.existsSync(dir)) fs.renameSync(dir, old);
+  fs.renameSync(tmp, dir);
+  fs.rmSync(old, { recursive: true, force: true });
+}
+
+function writeStateFolder(tmp: string, run: OrderRun, config: unknown): void {
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+  } catch (e) {
+    throw new Error(`cannot create ${tmp}: ${(e as Error).message}`);
+  }
   const files: string[] = [];
   const put = (name: string, data: Uint8Array | string) => {
     writeFileAtomic(path.join(tmp, name), data);
@@ -124,16 +153,11 @@ export function saveRunState(dir: string, run: OrderRun, config: unknown): void 
     files: [...files],
   };
   put('state.json', JSON.stringify(state, null, 1)); // written last: a folder without it is incomplete
-  // swap: dir -> dir.old, tmp -> dir, drop dir.old
-  const old = `${dir}.old`;
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
-  fs.rmSync(old, { recursive: true, force: true });
 }
 
 /** The checkpoint folder to resume from: dir, or dir.old if a swap was interrupted. Null if none. */
 export function findRunState(dir: string): string | null {
+  removeStaleTemps(path.dirname(path.resolve(dir)), { depth: 0 });
   for (const d of [dir, `${dir}.old`]) if (fs.existsSync(path.join(d, 'state.json'))) return d;
   return null;
 }
@@ -146,12 +170,53 @@ export function readRunStateJson(dir: string): StateJson {
   } catch (e) {
     throw new Error(`cannot resume: ${file} is unreadable or truncated (${(e as Error).message})`);
   }
-  if (st.format !== FORMAT || st.version !== VERSION) throw new Error(`cannot resume: ${file} is not a ${FORMAT} v${VERSION} checkpoint`);
+  if (typeof st !== 'object' || st === null || st.format !== FORMAT || st.version !== VERSION) throw new Error(`cannot resume: ${file} is not a ${FORMAT} v${VERSION} checkpoint`);
+  const bad = stateProblem(st);
+  if (bad) throw new Error(`cannot resume: ${file} is corrupt: ${bad}`);
   return st;
+}
+
+const isInt = (v: unknown, min = 0, max = 1e9): v is number => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** The first structural problem of a state.json (types and ranges of what loading relies on), or null. */
+function stateProblem(st: StateJson): string | null {
+  if (typeof st.method !== 'string') return 'method is not a string';
+  if (!isInt(st.orderIndex)) return 'orderIndex is not a count';
+  if (!Array.isArray(st.order) || st.order.length > 100000 || !st.order.every((c) => isInt(c))) return 'order is not a list of class indices';
+  if (!isInt(st.classesSeen, 1, 100000)) return `classesSeen ${JSON.stringify(st.classesSeen)} is out of range`;
+  const p = st.position;
+  if (!isObj(p) || !isInt(p.stepsDone, 0, 100000) || (p.phase !== 'train' && p.phase !== 'finetune') || !isInt(p.epochsDone, 0, 1e6)) return 'position is malformed';
+  if (!Array.isArray(st.results) || !st.results.every(isObj)) return 'results is not a list of step results';
+  if (!Array.isArray(st.groupHistory) || !st.groupHistory.every((g) => Array.isArray(g) && g.every(isNum))) return 'groupHistory is malformed';
+  if (!isObj(st.stepSeconds) || !['train', 'finetune', 'teachers', 'eval'].every((k) => isNum(st.stepSeconds[k as keyof StateJson['stepSeconds']]))) return 'stepSeconds is malformed';
+  if (typeof st.lastLoss !== 'number') return 'lastLoss is not a number';
+  if (!Array.isArray(st.snapshots)) return 'snapshots is not a list';
+  for (const m of st.snapshots)
+    if (!isObj(m) || !isInt(m.step, 1, 100000) || !isInt(m.classesSeen, 1, 100000) || !Array.isArray(m.bnNames) || !m.bnNames.every((n) => typeof n === 'string') ||
+      !isObj(m.eps) || !m.bnNames.every((n) => isNum(m.eps[n])) || !isInt(m.fcIn, 1, 1e6) || !isInt(m.auxIn, 1, 1e6))
+      return 'a snapshot entry is malformed';
+  if (!Array.isArray(st.fullModels) || !st.fullModels.every((f) => isObj(f) && isInt(f.step, 1, 100000) && isInt(f.classes, 1, 100000))) return 'fullModels is malformed';
+  if (st.masks !== null) {
+    if (!isObj(st.masks)) return 'masks is malformed';
+    for (const m of Object.values(st.masks)) if (!isObj(m) || !isInt(m.bits, 1, 8) || !isInt(m.count, 0, 1e10) || !Array.isArray(m.shape) || !m.shape.every((d) => isInt(d))) return 'a mask entry is malformed';
+  }
+  return null;
 }
 
 /** Restores a run's state (the run must be freshly constructed with the same method, order and config). */
 export function loadRunState(dir: string, run: OrderRun): void {
+  try {
+    loadRunStateUnchecked(dir, run);
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    // every failure names the checkpoint, also those of deep checks that name only a tensor
+    throw new Error(msg.includes(dir) ? msg : `cannot resume from checkpoint ${dir}: ${msg}`);
+  }
+}
+
+function loadRunStateUnchecked(dir: string, run: OrderRun): void {
   const st = readRunStateJson(dir);
   const what = `checkpoint ${dir}`;
   if (st.method !== run.o.method.name) throw new Error(`cannot resume: ${what} is of method ${st.method}, not ${run.o.method.name}`);
@@ -163,6 +228,10 @@ export function loadRunState(dir: string, run: OrderRun): void {
       throw new Error(`cannot resume: ${path.join(dir, name)}: ${(e as Error).message}`);
     }
   };
+  const total = run.o.dataset.classes;
+  if (st.classesSeen > total || st.fullModels.some((f) => f.classes > total) || st.snapshots.some((m) => m.classesSeen > total))
+    throw new Error(`cannot resume: ${what} holds more classes than the dataset's ${total}`);
+  if (st.position.stepsDone > run.steps) throw new Error(`cannot resume: ${what} has ${st.position.stepsDone} steps done of ${run.steps}`);
   const grow = st.classesSeen - run.model.fc.classes;
   if (grow > 0) run.model.growClasses(grow);
   loadModelEntries(run.model, read('model.safetensors'), what);

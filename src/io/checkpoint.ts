@@ -126,13 +126,33 @@ export function readManifest(dir: string): CheckpointManifest {
   } catch (e) {
     throw new Error(`checkpoint ${dir}: cannot read manifest.json: ${(e as Error).message}`);
   }
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new Error(`checkpoint ${dir}: manifest.json is not a JSON object`);
   if (m.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint ${dir}: not an m2kd checkpoint (format ${String(m.format)})`);
+  if (!Number.isInteger(m.version) || m.version < 1) throw new Error(`checkpoint ${dir}: manifest.json has a bad version ${JSON.stringify(m.version)}`);
   if (m.version > CHECKPOINT_VERSION) throw new Error(`checkpoint ${dir}: version ${m.version} is newer than this m2kd (${CHECKPOINT_VERSION})`);
+  const plainFile = (f: unknown) => typeof f === 'string' && f.length > 0 && f.length < 256 && path.basename(f) === f && f !== '..' && f !== '.';
+  if (typeof m.model !== 'object' || m.model === null || !plainFile(m.model.file))
+    throw new Error(`checkpoint ${dir}: manifest.json names no model file (model.file must be a file name inside the folder)`);
+  if (m.optimizer !== undefined) {
+    const o = m.optimizer;
+    if (typeof o !== 'object' || o === null || !plainFile(o.file) || ![o.lr, o.momentum, o.weightDecay].every((x) => typeof x === 'number' && Number.isFinite(x)))
+      throw new Error(`checkpoint ${dir}: manifest.json has a malformed optimizer entry (file, lr, momentum, weightDecay)`);
+  }
   return m;
 }
 
 /** Loads a checkpoint into a model of the same architecture (and optionally its optimizer). */
 export function loadCheckpoint(dir: string, model: Module, optimizer?: SGD): CheckpointManifest {
+  try {
+    return loadCheckpointUnchecked(dir, model, optimizer);
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    // every failure names the checkpoint (deep errors, e.g. a shape mismatch, name only a tensor)
+    throw new Error(msg.includes(dir) ? msg : `checkpoint ${dir}: ${msg}`);
+  }
+}
+
+function loadCheckpointUnchecked(dir: string, model: Module, optimizer?: SGD): CheckpointManifest {
   const manifest = readManifest(dir);
   const mf = path.join(dir, manifest.model.file);
   loadModelEntries(model, readSafetensors(mf).entries, mf);

@@ -67,27 +67,48 @@ export function decodeSafetensors(buf: Uint8Array, what = 'safetensors data'): S
   const entries = new Map<string, StEntry>();
   let metadata: Record<string, string> = {};
   let maxEnd = 0;
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`${what} has a corrupt header: not a JSON object`);
+  // every size is checked against the file before any tensor is copied
+  const ranges: { name: string; b: number; en: number }[] = [];
+  const specs: { name: string; dtype: StDType; shape: number[] }[] = [];
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (v ?? {}) as Record<string, string>;
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.values(v as object).every((x) => typeof x === 'string'))
+        throw new Error(`${what}: __metadata__ must be an object of strings`);
+      metadata = v as Record<string, string>;
       continue;
     }
-    const e = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-    if (!e || typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES))
-      throw new Error(`${what}: tensor '${name}' has unsupported dtype ${String(e?.dtype)}`);
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
-      throw new Error(`${what}: tensor '${name}' has a bad shape`);
-    const [b, en] = e.data_offsets ?? [-1, -1];
-    const n = e.shape.reduce((a, c) => a * c, 1) * DTYPE_BYTES[e.dtype as StDType];
-    if (!Number.isInteger(b) || !Number.isInteger(en) || b < 0 || en - b !== n)
-      throw new Error(`${what}: tensor '${name}' has bad data offsets [${b}, ${en}] for ${n} bytes`);
-    if (en > dataLen)
-      throw new Error(`${what} is truncated: tensor '${name}' ends at byte ${base + en}, the file has ${buf.length}`);
-    maxEnd = Math.max(maxEnd, en);
-    // copy (a Buffer's slice() is a view) so the entry is aligned and owns its bytes
-    entries.set(name, { dtype: e.dtype as StDType, shape: e.shape, data: new Uint8Array(buf.subarray(base + b, base + en)) });
+    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!e || typeof e !== 'object' || typeof e.dtype !== 'string' || !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, e.dtype))
+      throw new Error(`${what}: tensor '${name}' has unsupported dtype ${String((e as { dtype?: unknown } | null)?.dtype)}`);
+    const shape = e.shape;
+    if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new Error(`${what}: tensor '${name}' has a bad shape ${JSON.stringify(shape)?.slice(0, 80)}`);
+    const off = e.data_offsets;
+    const [b, en] = Array.isArray(off) && off.length === 2 ? (off as unknown[]) : [NaN, NaN];
+    const n = (shape as number[]).reduce((a, c) => a * c, 1) * DTYPE_BYTES[e.dtype as StDType];
+    if (!Number.isSafeInteger(b) || !Number.isSafeInteger(en) || (b as number) < 0 || (en as number) - (b as number) !== n)
+      throw new Error(`${what}: tensor '${name}' has bad data offsets ${JSON.stringify(off)?.slice(0, 80)} for ${n} bytes`);
+    if ((en as number) > dataLen)
+      throw new Error(`${what} is truncated: tensor '${name}' ends at byte ${base + (en as number)}, the file has ${buf.length}`);
+    ranges.push({ name, b: b as number, en: en as number });
+    specs.push({ name, dtype: e.dtype as StDType, shape: shape as number[] });
+    maxEnd = Math.max(maxEnd, en as number);
+  }
+  // the tensors tile the data exactly: no overlap, no hole
+  const sorted = [...ranges].sort((x, y) => x.b - y.b || x.en - y.en);
+  let at = 0;
+  for (const r of sorted) {
+    if (r.b < at) throw new Error(`${what} is corrupt: tensor '${r.name}' [${r.b}, ${r.en}) overlaps another tensor`);
+    if (r.b > at) throw new Error(`${what} is corrupt: ${r.b - at} unused bytes before tensor '${r.name}'`);
+    at = r.en;
   }
   if (maxEnd !== dataLen) throw new Error(`${what} is corrupt: ${dataLen - maxEnd} bytes after the last tensor`);
+  specs.forEach((sp, i) => {
+    const r = ranges[i];
+    // copy (a Buffer's slice() is a view) so the entry is aligned and owns its bytes
+    entries.set(sp.name, { dtype: sp.dtype, shape: sp.shape, data: new Uint8Array(buf.subarray(base + r.b, base + r.en)) });
+  });
   return { entries, metadata };
 }
 

@@ -9,7 +9,7 @@ import { native } from '../../src/native';
 const emulated = cudaInfo().available && typeof native.cuda_emu_selftest === 'function';
 
 tap.test('emulated device checks', { skip: emulated ? false : 'not the emulated device (M2KD_ADDON=cuda-emu)' }, async (t) => {
-  const run = (name: string): Float32Array => native.cuda_emu_selftest(name) as Float32Array;
+  const run = (name: string): Float32Array => native.cuda_emu_selftest!(name) as Float32Array;
   const kernelBlockThread = /in kernel \S+ \(launched at broken\.cu:\d+\), block \(\d+,0,0\), thread \(\d+,0,0\)/;
 
   // 1. out-of-bounds global memory: a guard page after every allocation; a canary in the slack
