@@ -113,8 +113,8 @@ t.test('pruneLayer: block pruning by block norm, B = 1 equals per-weight magnitu
         for (let o = o0; o < Math.min(10, o0 + B); o++) if (h[o * per + q] !== h[o0 * per + q]) uniform = false;
     t.ok(uniform, `B=${B}: one step id per block`);
     let bad = 0;
-    for (let i = 0; i < n; i++) if ((h[i] === 0 && w[i] !== 0) || (h[i] !== 0 && w[i] !== w0[i])) bad++;
-    t.equal(bad, 0, `B=${B}: free weights zero, owned weights unchanged`);
+    for (let i = 0; i < n; i++) if ((h[i] !== 1 && w[i] !== 0) || (h[i] === 1 && w[i] !== w0[i])) bad++;
+    t.equal(bad, 0, `B=${B}: pruned weights zero, step-1 weights unchanged`);
     // step 1 owns the blocks of largest norm: every owned block's norm >= every other block's
     const norm = (o0: number, q: number) => {
       let s = 0;
