@@ -4,8 +4,10 @@
 // shapes (batch 128 or env WB_BATCH, step masks of repeated magnitude-style pruning at ratio 0.75).
 //   kernels/cpu/workbench/build_masked.sh && kernels/cpu/workbench/masked_conv_wb [--bench K [--cpu]]
 // Validation covers unstructured and block masks (B = 4, 8, 16) and the tuning variants of
-// MaskedConvParams (grouped only, dense only, 1-position tiles). Bench env: WB_BATCH, WB_BLOCK,
-// WB_DENSE_ABOVE, WB_POS_TILE (tuning is passed to the kernel as MaskedConvParams).
+// MaskedConvParams (grouped only, dense only, 1-position tiles) and the NCHW / blocked layouts.
+// Bench env: WB_BATCH, WB_BLOCK (block masks), WB_BLOCKED (1 input, 2 output, 3 both in the
+// blocked layout), WB_DENSE_ABOVE, WB_POS_TILE (tuning, passed to the kernel as MaskedConvParams).
+// The bench prints each shape's useful GFLOP/s and the same kernel's rate at full density.
 #include <chrono>
 #include <ctime>
 #include <cmath>
@@ -251,7 +253,6 @@ static bool g_cpu_time = false;
 static int g_batch = 128;
 static int g_block = 1;
 static int g_blocked = 0;
-static size_t g_yoff = 0;
 static MaskedConvParams g_params;
 // wall clock, or (--cpu, one thread) this thread's CPU time: robust on a shared, loaded machine
 static double now() {
@@ -292,7 +293,6 @@ static void bench(wb::PoolExec& ex, int K) {
     if (bs.out_blocked && cs.res) d.res.assign(masked_blocked_floats(isa, K, cs.N, cs.O, d.oh, d.ow, 1), 0.25f);
     std::vector<float> y(bs.out_blocked ? size_t(masked_blocked_floats(isa, K, cs.N, cs.O, d.oh, d.ow, 1))
                                         : size_t(K) * cs.N * cs.O * d.oh * d.ow);
-    if (const char* e = std::getenv("WB_YOFF")) { g_yoff = std::atoi(e); y.resize(y.size() + g_yoff); }
     auto timed = [&](const std::vector<int32_t>& steps, double& useful) {
       plan_for(d, cs, g_params);
       useful = 0;
@@ -305,14 +305,13 @@ static void bench(wb::PoolExec& ex, int K) {
       for (int rep = 0; rep < 7; ++rep) {
         double t0 = now();
         masked_conv_forward(ex, bs, d.plan.data(), steps.data(), d.x.data(), d.sc.data(),
-                            d.sh.data(), cs.res ? d.res.data() : nullptr, true, y.data() + g_yoff, g_params);
+                            d.sh.data(), cs.res ? d.res.data() : nullptr, true, y.data(), g_params);
         ts.push_back(now() - t0);
       }
       std::sort(ts.begin(), ts.end());
       return ts[ts.size() / 2];
     };
     double useful = 0, dense_useful = 0;
-    if (std::getenv("WB_NORES")) { cs.res = false; }
     const double t = timed(d.steps, useful);
     // the same kernel at full density (every weight owned by step 1): its dense rate on this layout
     const std::vector<uint8_t> keep = d.m;
