@@ -6,6 +6,10 @@
 # Masks come from repeated magnitude pruning at `ratio` (step s owns the top 1-ratio of the
 # weights still free, which get fresh random values before each step); BN and heads random.
 #
+# A second peer ("folded"): the same K models with every BatchNorm folded into its conv by
+# PyTorch itself (torch.jit.trace + torch.jit.freeze, which folds conv-BN, + optimize_for_inference),
+# still run one after the other: the fastest a user gets from stock PyTorch without writing kernels.
+#
 # Tuned like benchmarks/torch_train.py (whose environment setup it reuses): channels_last,
 # torch.set_num_threads(2), ATEN_CPU_CAPABILITY=avx512, inference_mode, a malloc that keeps
 # memory, short GOMP spin.
@@ -14,7 +18,7 @@
 #   /usr/bin/python3 benchmarks/torch_reconstruct.py --server   line protocol on stdin/stdout:
 #       info            -> {"torch": ..., "threads": ..., ...}
 #       setup T         -> builds T pruned models (steps 1..T) -> {"op": "setup", "steps": T}
-#       run K N         -> {"op": "run", "K": K, "times": [seconds per forward of models 1..K] x N}
+#       run K N [folded] -> {"op": "run", "K": K, "times": [seconds per forward of models 1..K] x N}
 #       quit
 import json
 import os
@@ -129,8 +133,23 @@ class Workload:
                         mod.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
             self.models.append(model.eval().to(memory_format=CL))
         self.x = torch.randn(batch, 3, 32, 32, generator=g).contiguous(memory_format=CL)
+        self.folded = []
 
-    def forward(self, K):
+    def fold(self, K):
+        """The first K models with BN folded into the convs (frozen TorchScript), built lazily."""
+        with torch.no_grad():
+            while len(self.folded) < K:
+                m = self.models[len(self.folded)]
+                fm = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(m, self.x)))
+                for _ in range(2):  # the first calls of a frozen module specialise it
+                    fm(self.x)
+                self.folded.append(fm)
+
+    def forward(self, K, folded=False):
+        if folded:
+            self.fold(K)
+            with torch.no_grad():
+                return [m(self.x) for m in self.folded[:K]]
         with torch.inference_mode():
             outs = [m(self.x) for m in self.models[:K]]
         return outs
@@ -152,7 +171,7 @@ def info(batch):
         "isa": os.environ.get("ATEN_CPU_CAPABILITY", "default"),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "memory_format": "channels_last",
-        "bn_folded": False,
+        "bn_folded": "no ('run K N'), or by torch.jit.freeze + optimize_for_inference ('run K N folded')",
         "malloc": os.environ.get("M2KD_TORCH_MALLOC", "glibc (default)"),
         "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default"),
         "batch": batch,
@@ -176,9 +195,12 @@ def server(batch):
                 res = {"op": "setup", "steps": int(parts[1])}
             elif cmd == "run":
                 K, n = int(parts[1]), int(parts[2])
+                folded = len(parts) > 3 and parts[3] == "folded"
                 if wl is None or K > len(wl.models):
                     raise ValueError(f"run {K}: set up at least {K} steps first")
-                res = {"op": "run", "K": K, "times": timed(lambda: wl.forward(K), n)}
+                if folded:
+                    wl.fold(K)
+                res = {"op": "run", "K": K, "folded": folded, "times": timed(lambda: wl.forward(K, folded), n)}
             else:
                 res = {"error": f"unknown command {cmd!r}"}
         except Exception as e:  # answer, keep serving
@@ -204,9 +226,14 @@ def main():
     res = info(batch)
     res["results"] = []
     for K in ks:
-        timed(lambda: wl.forward(K), 2)
-        t = median(timed(lambda: wl.forward(K), reps))
-        res["results"].append({"K": K, "images_models_per_s": batch * K / t, "ms_per_batch": t * 1e3})
+        row = {"K": K}
+        for folded in (False, True):
+            timed(lambda: wl.forward(K, folded), 2)
+            t = median(timed(lambda: wl.forward(K, folded), reps))
+            key = "folded_" if folded else ""
+            row[key + "images_models_per_s"] = batch * K / t
+            row[key + "ms_per_batch"] = t * 1e3
+        res["results"].append(row)
     print(json.dumps(res, indent=2))
 
 

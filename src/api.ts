@@ -30,6 +30,8 @@ export interface TrainOptions {
   batchSize?: number;
   lr?: number;
   ratio?: number;
+  /** --prune-block: 1 (default, unstructured), 4, 8 or 16 output channels per pruned block */
+  pruneBlock?: number;
   finetuneLr?: 'restart' | 'continue';
   /** number of seeded random class orders (default 1) */
   orders?: number;
@@ -101,6 +103,7 @@ export function resolveConfig(opts: TrainOptions, datasetClasses: number): IlCon
   set('batchSize', opts.batchSize);
   set('lr', opts.lr);
   set('ratio', opts.ratio);
+  set('pruneBlock', opts.pruneBlock);
   set('finetuneLr', opts.finetuneLr);
   set('seed', opts.seed);
   set('memory', opts.memory);

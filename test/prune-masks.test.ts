@@ -93,3 +93,55 @@ t.test('prune: lowest ratio of the free weights zeroed, the rest owned by the st
   masks.dispose();
   model.dispose();
 });
+
+// --prune-block B: blocks of B output channels at one (input channel, tap) position are pruned
+// and owned together, ranked by their L2 norm; B = 1 is the unstructured magnitude pruning.
+t.test('pruneLayer: block pruning by block norm, B = 1 equals per-weight magnitude pruning', async (t) => {
+  const { pruneLayer } = await import('../src/prune');
+  const rng = new Rng(21);
+  const shape = [10, 3, 3, 3], per = 27, n = 270; // 10 channels: the last block of 4 or 8 is narrower
+  for (const B of [1, 4, 8, 16]) {
+    const w0 = Float32Array.from(rng.normal(n));
+    const w = Float32Array.from(w0), h = new Uint8Array(n);
+    const r1 = pruneLayer(w, h, shape, 1, 0.75, B);
+    const r2 = pruneLayer(w, h, shape, 2, 0.5, B);
+    t.equal(r1.free, n, `B=${B}: everything free before step 1`);
+    // blocks are uniform in the mask, pruned blocks are zero, owned ones keep their values
+    let uniform = true;
+    for (let o0 = 0; o0 < 10; o0 += B)
+      for (let q = 0; q < per; q++)
+        for (let o = o0; o < Math.min(10, o0 + B); o++) if (h[o * per + q] !== h[o0 * per + q]) uniform = false;
+    t.ok(uniform, `B=${B}: one step id per block`);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if ((h[i] !== 1 && w[i] !== 0) || (h[i] === 1 && w[i] !== w0[i])) bad++;
+    t.equal(bad, 0, `B=${B}: pruned weights zero, step-1 weights unchanged`);
+    // step 1 owns the blocks of largest norm: every owned block's norm >= every other block's
+    const norm = (o0: number, q: number) => {
+      let s = 0;
+      for (let o = o0; o < Math.min(10, o0 + B); o++) s += w0[o * per + q] ** 2;
+      return s;
+    };
+    let minOwned = Infinity, maxOther = -Infinity, units = 0;
+    for (let o0 = 0; o0 < 10; o0 += B)
+      for (let q = 0; q < per; q++) {
+        units++;
+        const v = norm(o0, q);
+        if (h[o0 * per + q] === 1) minOwned = Math.min(minOwned, v);
+        else maxOther = Math.max(maxOther, v);
+      }
+    t.ok(minOwned >= maxOther, `B=${B}: step 1 owns the largest blocks`);
+    const owned1 = new Set<number>();
+    for (let o0 = 0; o0 < 10; o0 += B) for (let q = 0; q < per; q++) if (h[o0 * per + q] === 1) owned1.add(o0 * per + q);
+    t.equal(owned1.size, units - Math.round(0.75 * units), `B=${B}: round((1 - ratio) x units) blocks owned by step 1`);
+    t.ok(r2.free > 0 && r2.pruned > 0 && r2.free <= n - r1.free + r1.pruned, `B=${B}: step 2 prunes among the free blocks`);
+    if (B === 1) {
+      // per-weight magnitude ranking (the paper), ties by index
+      const order = Array.from(w0.keys()).sort((a, b) => Math.abs(w0[a]) - Math.abs(w0[b]) || a - b);
+      const want = new Uint8Array(n);
+      order.forEach((i, j) => (want[i] = j < Math.round(0.75 * n) ? 0 : 1));
+      const h1 = h.map((v) => (v === 1 ? 1 : 0));
+      t.same(Array.from(h1), Array.from(want), 'B=1: unstructured magnitude pruning');
+    }
+  }
+  t.throws(() => new StepMasks(new ResNet32Aux(2)).prune(new ResNet32Aux(2), 1, 0.5, 3), /block must be one of 1, 4, 8, 16/);
+});

@@ -12,6 +12,7 @@ import { Rng, Tensor, noGrad, setSimd, ops, memory } from '../src/engine';
 import { ResNet32Aux } from '../src/nn';
 import { BatchNorm2d } from '../src/nn/layers';
 import { MaskedTeacherBank, SnapshotTeachers, rebuildTeacherModel, takeStepSnapshot } from '../src/prune/teacherBank';
+import { pruneLayer } from '../src/prune/masks';
 import type { StepSnapshot } from '../src/prune/types';
 import { BEST, LEVELS } from './helpers';
 
@@ -61,11 +62,17 @@ function train(model: ResNet32Aux, masks: Map<string, Uint8Array>, rng: Rng): vo
 }
 
 /** Pruning at the end of step s: top (1-ratio) of the free weights by magnitude become owned by s, the rest zero. */
-function prune(model: ResNet32Aux, masks: Map<string, Uint8Array>, s: number, ratio = 0.75): void {
+function prune(model: ResNet32Aux, masks: Map<string, Uint8Array>, s: number, ratio = 0.75, block = 1): void {
   const sd = model.stateDict();
   for (const name of convNames(model)) {
     const w = sd.get(name)!;
     const v = w.toFloat32(), m = masks.get(name)!;
+    if (block > 1) {
+      // --prune-block: blocks of `block` output channels by block norm (src/prune/masks.ts)
+      pruneLayer(v, m, w.shape, s, ratio, block);
+      w.set(v);
+      continue;
+    }
     const free: number[] = [];
     for (let i = 0; i < v.length; i++) if (m[i] === 0) free.push(i);
     free.sort((a, b) => Math.abs(v[b]) - Math.abs(v[a]));
@@ -106,8 +113,8 @@ interface Sim {
   copies: Map<number, ResNet32Aux>;
 }
 
-/** Steps 1 and 2 complete (2 classes each), step 3 in training. */
-function simulate(): Sim {
+/** Steps 1 and 2 complete (2 classes each), step 3 in training; block > 1: block-pruned masks. */
+function simulate(block = 1): Sim {
   const rng = new Rng(2024);
   const model = new ResNet32Aux(2, { inChannels: 3, seed: 7 });
   const maskArrays = new Map<string, Uint8Array>();
@@ -117,7 +124,7 @@ function simulate(): Sim {
   for (let s = 1; s <= 2; s++) {
     if (s > 1) model.growClasses(2);
     train(model, maskArrays, rng);
-    prune(model, maskArrays, s);
+    prune(model, maskArrays, s, 0.75, block);
     fineTune(model, maskArrays, s, rng);
     snaps.push(takeStepSnapshot(model, s));
     copies.set(s, deepCopy(model));
@@ -129,6 +136,37 @@ function simulate(): Sim {
   for (const [name, m] of maskArrays) masks.set(name, Tensor.fromArray(m, model.stateDict().get(name)!.shape));
   return { model, masks, maskArrays, snaps, copies };
 }
+
+t.test('the bank rebuilds every past model exactly as it was saved (block masks, B = 4 and 16)', async (t) => {
+  for (const block of [4, 16]) {
+    const sim = simulate(block);
+    const rng = new Rng(9);
+    const x = Tensor.fromArray(rng.normal(3 * 3 * 32 * 32), [3, 3, 32, 32]);
+    const bank = new MaskedTeacherBank(sim.model, sim.masks, sim.snaps);
+    const requests = [
+      { step: 1, start: 0, end: 2 },
+      { step: 2, start: 0, end: 4 },
+    ];
+    for (const level of LEVELS) {
+      setSimd(level);
+      try {
+        const outs = bank.forward(x, requests);
+        requests.forEach((r, i) => {
+          const want = noGrad(() => sim.copies.get(r.step)!.forwardAux(x));
+          const dm = maxAbsDiff(outs[i].main.toFloat32(), want.logits.toFloat32());
+          const da = maxAbsDiff(outs[i].aux.toFloat32(), want.auxLogits.toFloat32());
+          t.ok(dm <= 1e-5 && da <= 1e-5, `[${level}] B=${block} teacher ${r.step}: max |diff| main ${dm.toExponential(2)} aux ${da.toExponential(2)} <= 1e-5`);
+        });
+      } finally {
+        setSimd(BEST);
+      }
+    }
+    bank.dispose();
+    sim.model.dispose();
+    for (const c of sim.copies.values()) c.dispose();
+    for (const m of sim.masks.values()) m.dispose();
+  }
+});
 
 t.test('the bank rebuilds every past model exactly as it was saved at its own step', async (t) => {
   const sim = simulate();

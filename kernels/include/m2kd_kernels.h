@@ -185,16 +185,39 @@ namespace m2kd {
 // Largest step id a mask may hold (u8 masks; 0 = free).
 constexpr int kMaskedConvMaxStep = 255;
 
-// A plan for one conv weight: per output channel, its taps with mask m >= 1 sorted by step,
-// so that the model of step s uses a prefix of the list. Plain int32 buffer (caller-owned):
-//   [0] magic 0x4D4B4350 ('MKCP'), [1] o, [2] c, [3] kh, [4] kw, [5..7] 0
-//   counts  [o][256] at 8:                 counts[o][s] = #taps of channel o with 1 <= m <= s
-//   taps    [o][c*kh*kw] at 8 + o*256:     tap index (ci*kh + i)*kw + j, sorted by (m, index)
-//   weights [o][c*kh*kw] after the taps:   float bits of w at that tap
-int64_t masked_conv_plan_ints(int64_t o, int64_t c, int64_t kh, int64_t kw);
-// Builds the plan (serial; O(o*c*kh*kw)). w OIHW fp32, mask u8 of the same shape.
+// Tuning of the fused masked convolution (explicit; the defaults are the measured choice).
+struct MaskedConvParams {
+  // plan: a panel of 4 output channels whose active weights (at one model's step) fill at least
+  // this fraction of its 4 x c*kh*kw slots takes the dense path (every non-empty column is run
+  // with all 4 channels, zero weights included): one branch-free loop instead of 15 pattern
+  // groups. 1.0 = only full panels; > 1 = never dense.
+  float dense_above = 0.85f;
+  // forward: output positions per register tile (0 = the ISA's widest: 6 AVX-512, 2 otherwise)
+  int pos_tile = 0;
+};
+
+// A plan for one conv weight and its u8 step mask, built once (the masks do not change within
+// a step): one SECTION per distinct mask value v >= 1 (the model of step s uses the section of
+// the largest v <= s, none if s is below every v: its conv is 0). Output channels are taken in
+// PANELS of 4 (o rounded up; missing channels have zero weight). In a section, each panel's
+// COLUMNS (input channel, tap) with at least one active weight are grouped by their 4-bit
+// pattern of active channels (1..15), so the kernel runs branch-free loops per pattern; a
+// dense panel (MaskedConvParams::dense_above) puts every non-empty column in pattern 15.
+// Plain int32 buffer (caller-owned):
+//   [0] magic 0x4D4B4332 ('MKC2'), [1] o, [2] c, [3] kh, [4] kw, [5] nsec, [6] panels, [7] total ints
+//   [8, 8+nsec)            section step values, ascending
+//   [8+nsec, 8+2 nsec)     offset of each section (ints from the plan start)
+//   section: bounds[panels][16] then records of 5 ints (tap index (ci*kh + i)*kw + j, then the
+//            4 channels' float weights, 0 where inactive). Panel p's records of pattern g
+//            (1..15) are [b[p][g-1], b[p][g]) counted from the section's first record.
+// Number of int32 the plan of this weight and mask needs (mask may be null: an upper bound valid
+// for any mask).
+int64_t masked_conv_plan_ints(int64_t o, int64_t c, int64_t kh, int64_t kw, const uint8_t* mask,
+                              const MaskedConvParams& p = MaskedConvParams());
+// Builds the plan (serial; O(sections * o*c*kh*kw)). w OIHW fp32, mask u8 of the same shape;
+// plan holds masked_conv_plan_ints(..., mask, p) ints.
 void masked_conv_build_plan(int64_t o, int64_t c, int64_t kh, int64_t kw, const float* w,
-                            const uint8_t* mask, int32_t* plan);
+                            const uint8_t* mask, int32_t* plan, const MaskedConvParams& p = MaskedConvParams());
 
 struct MaskedConvShape {
   int64_t k;                    // models
@@ -203,12 +226,34 @@ struct MaskedConvShape {
   int64_t stride, pad;          // same in both spatial dims
   int64_t oh, ow;               // = (h + 2*pad - kh) / stride + 1, likewise ow
   bool shared_input;            // x is one [n,c,h,w] for all k models (else [k,n,c,h,w])
+  // BLOCKED layout (the teacher bank's private activations, kept across layers): a tensor of
+  // k models, n images, c channels, h x w pixels stored with zero padding p is
+  //   [k][nb = ceil(n/V)][h+2p][w+2p][c][V]   (V = masked_conv_lanes(isa): images per vector;
+  //   lanes of images >= n and the padding ring are 0).
+  bool in_blocked = false;      // x blocked, stored with padding = pad
+  bool out_blocked = false;     // y (and residual) blocked, stored with padding out_pad
+  int64_t out_pad = 0;
 };
+// Images per vector of the blocked layout for this ISA (16 AVX-512, 8 AVX2, 4 scalar).
+int64_t masked_conv_lanes(Isa isa);
+// Floats of a blocked tensor.
+int64_t masked_blocked_floats(Isa isa, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad);
+// Option-A shortcut on blocked tensors: y[k,n,o,r,q] = x[k,n,o - before, r*stride, q*stride]
+// for before <= o < before + c, else 0; y has c + before + after channels, ceil(h/stride) rows
+// (likewise columns), stored with padding out_pad; x stored with padding in_pad.
+void masked_blocked_shortcut_a(const Exec& ex, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t in_pad,
+                               int64_t stride, int64_t before, int64_t after, int64_t out_pad, const float* x,
+                               float* y);
+// Global average pool of a blocked tensor into y [k][n][c] (row-major).
+void masked_blocked_avgpool(const Exec& ex, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad,
+                            const float* x, float* y);
 // y[k][n][o][p] = act(scale[k*o+o'] * sum_{taps with 1 <= m <= steps[k]} w * x_k + shift[k*o+o']
 //                     + residual[k][n][o][p])      (residual may be null; act = relu or identity)
-// steps[k] in [0, kMaskedConvMaxStep]. y: [k,n,o,oh,ow], overwritten.
+// steps[k] in [0, kMaskedConvMaxStep]. y: [k,n,o,oh,ow], overwritten (or blocked, see above;
+// the padding ring of a blocked y is written as 0).
 void masked_conv_forward(const Exec& ex, const MaskedConvShape& s, const int32_t* plan,
                          const int32_t* steps, const float* x, const float* scale,
-                         const float* shift, const float* residual, bool relu, float* y);
+                         const float* shift, const float* residual, bool relu, float* y,
+                         const MaskedConvParams& p = MaskedConvParams());
 
 }  // namespace m2kd

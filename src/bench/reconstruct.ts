@@ -4,11 +4,14 @@
 // main and auxiliary logits of every teacher. Masks come from repeated magnitude pruning on a
 // random-init model: before step s the free weights get fresh random values ("training"), then
 // step s owns the top (1 - ratio) of them by magnitude and the rest are set to zero; BatchNorm
-// and heads of every step are random. Medians of repeated forwards.
-import { Tensor, Rng, runtimeInfo } from '../engine';
+// and heads of every step are random (pruneBlock B > 1: blocks of B output channels by block
+// norm, as --prune-block). Medians of repeated forwards. shapeRates: the fused kernel's useful
+// GFLOP/s per conv shape and per model density band, beside our dense conv on the same shapes.
+import { Tensor, Rng, runtimeInfo, ops, noGrad } from '../engine';
 import { ResNet32Aux } from '../nn';
 import { BatchNorm2d } from '../nn/layers';
 import { MaskedTeacherBank, takeStepSnapshot } from '../prune/teacherBank';
+import { pruneLayer, PRUNE_BLOCKS } from '../prune/masks';
 import type { StepSnapshot, TeacherRequest } from '../prune/types';
 import { median, timeRuns } from './stats';
 
@@ -24,6 +27,33 @@ export interface ReconstructOptions {
   classesPerStep?: number;
   seed?: number;
   json?: boolean;
+  /** --prune-block: 1 (unstructured), 4, 8, 16 */
+  pruneBlock?: number;
+  /** also measure per-shape and per-density-band rates (shapeRates) */
+  shapes?: boolean;
+}
+
+/** The fused kernel on one conv shape of the bank, all K models, beside our dense conv. */
+export interface ShapeRate {
+  layer: string;
+  /** e.g. '16->16 32x32 s1' */
+  shape: string;
+  K: number;
+  /** fraction of the layer's weights used, averaged over the K models */
+  mean_density: number;
+  ms: number;
+  /** useful (non-skipped) FLOPs per second of the fused kernel, in GFLOP/s */
+  useful_gflops: number;
+  /** our dense conv2d (engine op) on one model's batch of the same shape */
+  dense_gflops: number;
+}
+
+/** Models grouped by their per-layer density: the fused kernel's useful GFLOP/s per band. */
+export interface BandRate {
+  band: string;
+  /** (model, layer) pairs in the band */
+  runs: number;
+  useful_gflops: number;
 }
 
 export interface ReconstructResult {
@@ -35,6 +65,8 @@ export interface ReconstructResult {
   mean_density: number;
   repeats: number;
   times_ms: number[];
+  shapes?: ShapeRate[];
+  bands?: BandRate[];
 }
 
 export interface ReconstructReport {
@@ -42,6 +74,7 @@ export interface ReconstructReport {
   isa: string;
   ratio: number;
   batch: number;
+  prune_block: number;
   results: ReconstructResult[];
 }
 
@@ -55,8 +88,9 @@ export class ReconstructWorkload {
   readonly density: number[] = [];
   private banks = new Map<number, MaskedTeacherBank>();
 
-  constructor(readonly steps: number, readonly batch = 128, readonly ratio = 0.75, classesPerStep = 5, seed = 1) {
+  constructor(readonly steps: number, readonly batch = 128, readonly ratio = 0.75, classesPerStep = 5, seed = 1, readonly pruneBlock = 1) {
     if (!Number.isInteger(steps) || steps < 1 || steps > 255) throw new Error(`reconstruct: steps must be an integer in [1, 255], got ${steps}`);
+    if (!PRUNE_BLOCKS.includes(pruneBlock)) throw new Error(`reconstruct: prune block must be one of ${PRUNE_BLOCKS.join(', ')}, got ${pruneBlock}`);
     if (!(ratio > 0 && ratio < 1)) throw new Error(`reconstruct: ratio must be in (0, 1), got ${ratio}`);
     const rng = new Rng(seed, 11);
     this.model = new ResNet32Aux(classesPerStep, { inChannels: 3, seed });
@@ -79,20 +113,9 @@ export class ReconstructWorkload {
         const v = w.toFloat32();
         const fanIn = w.shape[1] * w.shape[2] * w.shape[3];
         const r = rng.normal(v.length, 0, Math.sqrt(2 / fanIn));
-        const free: number[] = [];
-        for (let i = 0; i < v.length; i++)
-          if (m[i] === 0) {
-            v[i] = r[i];
-            free.push(i);
-          }
-        free.sort((a, b) => Math.abs(v[b]) - Math.abs(v[a]));
-        const keep = Math.round((1 - ratio) * free.length);
-        free.forEach((i, rank) => {
-          if (rank < keep) {
-            m[i] = s;
-            owned++;
-          } else v[i] = 0;
-        });
+        for (let i = 0; i < v.length; i++) if (m[i] === 0) v[i] = r[i];
+        const { free, pruned } = pruneLayer(v, m, w.shape, s, ratio, pruneBlock);
+        owned += free - pruned;
         w.set(v);
       }
       for (const bn of bns) {
@@ -153,12 +176,110 @@ export class ReconstructWorkload {
   }
 }
 
+/** Representative convs of ResNet-32: one per distinct shape (stem, stages, downsampling). */
+const SHAPE_LAYERS: { name: string; inH: number; stride: number }[] = [
+  { name: 'conv1', inH: 32, stride: 1 },
+  { name: 'stage1.0.conv1', inH: 32, stride: 1 },
+  { name: 'stage2.0.conv1', inH: 32, stride: 2 },
+  { name: 'stage2.0.conv2', inH: 16, stride: 1 },
+  { name: 'stage3.0.conv1', inH: 16, stride: 2 },
+  { name: 'stage3.0.conv2', inH: 8, stride: 1 },
+];
+
+/**
+ * The fused kernel alone on each conv shape of the bank (the workload's weights and masks,
+ * K models, blocked layout), its useful GFLOP/s beside our dense conv2d on one model's batch of
+ * the same shape; and per (model, layer) runs grouped by the model's density in that layer.
+ */
+export function shapeRates(wl: ReconstructWorkload, K: number, repeats = 3): { shapes: ShapeRate[]; bands: BandRate[] } {
+  const sd = wl.model.stateDict();
+  const N = wl.batch;
+  const rng = new Rng(7, 3);
+  const shapes: ShapeRate[] = [];
+  const bandEdges = [0, 0.25, 0.5, 0.75, 1.0001];
+  const bandFlops = new Array(4).fill(0), bandTime = new Array(4).fill(0), bandRuns = new Array(4).fill(0);
+  noGrad(() => {
+    for (const { name, inH, stride } of SHAPE_LAYERS) {
+      const w = sd.get(`${name}.weight`)!, mask = wl.masks.get(`${name}.weight`)!;
+      const [o, c] = w.shape;
+      const oh = Math.floor((inH + 2 - 3) / stride) + 1;
+      const m = mask.toArray() as Uint8Array;
+      const nnz = (k: number) => {
+        let z = 0;
+        for (let i = 0; i < m.length; i++) if (m[i] >= 1 && m[i] <= k) z++;
+        return z;
+      };
+      const plan = new ops.MaskedConvPlan(w, mask);
+      const stem = name === 'conv1';
+      const mkInput = (k: number): Tensor | ops.MaskedBlocked => {
+        if (stem) return wl.x;
+        const b = ops.MaskedBlocked.empty(k, N, c, inH, inH, 1);
+        b.data.set(rng.normal(b.data.size));
+        return b;
+      };
+      const run = (x: Tensor | ops.MaskedBlocked, steps: Int32Array) => {
+        const k = steps.length;
+        const scale = Tensor.full([k, o], 1), shift = Tensor.zeros([k, o]);
+        const y = ops.maskedConv2dBlocked(x, steps, { stride, padding: 1, scale, shift, relu: true, plan });
+        y.dispose();
+        scale.dispose();
+        shift.dispose();
+      };
+      try {
+        // all K models in one call
+        const steps = Int32Array.from({ length: K }, (_, i) => i + 1);
+        const x = mkInput(K);
+        const t = median(timeRuns(() => run(x, steps), repeats, 1));
+        if (x instanceof ops.MaskedBlocked) x.dispose();
+        let useful = 0, dens = 0;
+        for (let k = 1; k <= K; k++) {
+          const z = nnz(k);
+          useful += 2 * N * oh * oh * z;
+          dens += z / m.length;
+        }
+        // our dense conv on one model's batch
+        const xd = Tensor.fromArray(rng.normal(N * c * inH * inH), [N, c, inH, inH]);
+        const td = median(timeRuns(() => ops.conv2d(xd, w, null, { stride, padding: 1 }).dispose(), repeats, 1));
+        xd.dispose();
+        shapes.push({
+          layer: name,
+          shape: `${c}->${o} ${inH}x${inH} s${stride}`,
+          K,
+          mean_density: dens / K,
+          ms: t * 1e3,
+          useful_gflops: useful / t / 1e9,
+          dense_gflops: (2 * N * oh * oh * o * c * 9) / td / 1e9,
+        });
+        // one model at a time, grouped by its density in this layer
+        const x1 = mkInput(1);
+        for (let k = 1; k <= K; k++) {
+          const z = nnz(k), d = z / m.length;
+          const t1 = median(timeRuns(() => run(x1, Int32Array.from([k])), repeats, 1));
+          const b = bandEdges.findIndex((e, i) => d >= e && d < bandEdges[i + 1]);
+          bandFlops[b] += 2 * N * oh * oh * z;
+          bandTime[b] += t1;
+          bandRuns[b]++;
+        }
+        if (x1 instanceof ops.MaskedBlocked) x1.dispose();
+      } finally {
+        plan.dispose();
+      }
+    }
+  });
+  const bands: BandRate[] = [];
+  for (let b = 0; b < 4; b++)
+    if (bandRuns[b] > 0)
+      bands.push({ band: `[${bandEdges[b]}, ${Math.min(1, bandEdges[b + 1])})`, runs: bandRuns[b], useful_gflops: bandFlops[b] / bandTime[b] / 1e9 });
+  return { shapes, bands };
+}
+
 export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
   const Ks = opts.K;
   if (!Array.isArray(Ks) || Ks.length === 0 || Ks.some((k) => !Number.isInteger(k) || k < 1 || k > 255))
     throw new Error(`bench reconstruct: K must be a non-empty list of integers in [1, 255], got ${Array.isArray(Ks) ? Ks.join(",") : String(Ks)}`);
   const batch = opts.batch ?? 128, ratio = opts.ratio ?? 0.75, repeats = opts.repeats ?? 10;
-  const wl = new ReconstructWorkload(Math.max(...Ks), batch, ratio, opts.classesPerStep ?? 5, opts.seed ?? 1);
+  const pruneBlock = opts.pruneBlock ?? 1;
+  const wl = new ReconstructWorkload(Math.max(...Ks), batch, ratio, opts.classesPerStep ?? 5, opts.seed ?? 1, pruneBlock);
   try {
     const results: ReconstructResult[] = [];
     for (const K of Ks) {
@@ -172,11 +293,12 @@ export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
         mean_density: wl.meanDensity(K),
         repeats,
         times_ms: times.map((s) => s * 1e3),
+        ...(opts.shapes ? shapeRates(wl, K) : {}),
       });
       wl.releaseBank(K);
     }
     const info = runtimeInfo();
-    return { threads: info.threads, isa: info.isa, ratio, batch, results };
+    return { threads: info.threads, isa: info.isa, ratio, batch, prune_block: pruneBlock, results };
   } finally {
     wl.dispose();
   }

@@ -27,6 +27,7 @@ ${REPORT_USAGE}
   m2kd bench train [--json] [--steps N (20)] [--batch N (128)] [--device cpu|cuda]
                                     ResNet-32 train/eval images/s and conv GFLOP/s
   m2kd bench reconstruct [--json] [--k 4,9,19] [--batch N (128)] [--ratio X (0.75)] [--repeats N (10)]
+                         [--prune-block B (1)] [--no-shapes]
                                     teacher-bank images x models/s (K pruned models in one pass)
 common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu|cuda (bench train)
 environment: M2KD_SIMD=avx2|scalar forces a lower SIMD level
@@ -123,18 +124,24 @@ function benchReconstructCmd(f: Flags): void {
   const batch = f.int('batch', 128);
   const ratio = f.num('ratio', 0.75);
   const repeats = f.int('repeats', 10);
+  const pruneBlock = f.int('prune-block', 1);
+  const shapes = !f.bool('no-shapes');
   const device = common(f);
   if (device !== 'cpu')
     throw new Error(`bench reconstruct --device ${device}: the teacher bank does not run on ${device} yet (hook: docs/cuda.md)`);
   f.done();
-  const r = benchReconstruct({ K, batch, ratio, repeats });
+  const r = benchReconstruct({ K, batch, ratio, repeats, pruneBlock, shapes });
   if (json) {
     console.log(JSON.stringify(r));
     return;
   }
-  console.log(`teacher bank, ResNet-32, batch ${r.batch}, ratio ${r.ratio}, ${r.threads} threads, ${r.isa}`);
-  for (const x of r.results)
+  console.log(`teacher bank, ResNet-32, batch ${r.batch}, ratio ${r.ratio}, prune block ${r.prune_block}, ${r.threads} threads, ${r.isa}`);
+  for (const x of r.results) {
     console.log(`  K=${String(x.K).padStart(3)}  ${x.images_models_per_s.toFixed(0).padStart(7)} images*models/s  ${x.ms_per_batch.toFixed(1).padStart(8)} ms/batch  mean density ${x.mean_density.toFixed(3)}`);
+    for (const sh of x.shapes ?? [])
+      console.log(`      ${sh.shape.padEnd(18)} density ${sh.mean_density.toFixed(3)}  fused ${sh.useful_gflops.toFixed(1).padStart(6)} useful GFLOP/s   dense conv ${sh.dense_gflops.toFixed(1).padStart(6)} GFLOP/s`);
+    for (const b of x.bands ?? []) console.log(`      density ${b.band.padEnd(12)} ${String(b.runs).padStart(4)} runs  fused ${b.useful_gflops.toFixed(1).padStart(6)} useful GFLOP/s`);
+  }
 }
 
 function bench(sub: string | undefined, f: Flags): void {

@@ -18,6 +18,7 @@ export const TRAIN_USAGE = `  m2kd train [options]              class-incrementa
                m2kd-noprune, m2kd-skip1, m2kd-skip2, icarl, icarl-aux, icarl-m2kd
       --classes-per-step N (2; 10 for 100 classes)  --epochs N  --finetune-epochs N (epochs/2)
       --ratio R (0.75; 0.8 for 20-class steps)  --finetune-lr restart|continue (restart)
+      --prune-block B (1: unstructured; 4, 8, 16: blocks of B output channels, by block norm)
       --orders N (1) | --order A|B|i,j,k,...   --seed S (1)  --order-seed S (seed)
       --train-per-class N  --test-per-class N  --memory N (2000, iCaRL)  --lr X  --batch N (128)
       --preset paper-cifar100   --no-cache (teacher outputs on the fly)  --crop P (0)  --no-flip
@@ -71,6 +72,7 @@ export function trainOptions(f: Flags, argv: string[], forSweep: boolean): Train
   };
   if (!forSweep) {
     opts.ratio = optNum(f, 'ratio');
+    opts.pruneBlock = optNum(f, 'prune-block');
     opts.memory = optInt(f, 'memory', 0);
   }
   return opts;

@@ -17,6 +17,8 @@ export interface IlConfig {
   weightDecayLater: number;
   /** pruning ratio: the fraction of each layer's free weights zeroed after a step */
   ratio: number;
+  /** --prune-block: 1 = unstructured magnitude pruning (the paper); 4, 8, 16 = blocks of that many output channels at one (input channel, tap) position, ranked by block norm */
+  pruneBlock?: number;
   /** epochs of fine-tuning after pruning (the paper: half of the training epochs) */
   finetuneEpochs: number;
   /** 'restart': the fine-tuning restarts the lr schedule (milestones halved); 'continue': it keeps the last lr */
@@ -114,6 +116,7 @@ export function validateConfig(c: IlConfig): void {
   if (c.batchSize < 2) throw new Error('batch size must be at least 2 (batch norm)');
   if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw new Error(`lr must be a positive number, got ${c.lr}`);
   if (!(c.ratio >= 0 && c.ratio < 1)) throw new Error(`ratio must be in [0, 1), got ${c.ratio}`);
+  if (c.pruneBlock !== undefined && ![1, 4, 8, 16].includes(c.pruneBlock)) throw new Error(`prune block must be 1, 4, 8 or 16, got ${c.pruneBlock}`);
   if (!Number.isInteger(c.finetuneEpochs) || c.finetuneEpochs < 0) throw new Error(`finetune epochs must be an integer >= 0, got ${c.finetuneEpochs}`);
   if (c.finetuneLr !== 'restart' && c.finetuneLr !== 'continue') throw new Error(`finetune lr must be 'restart' or 'continue', got ${c.finetuneLr}`);
   if (!Number.isInteger(c.memory) || c.memory < 0) throw new Error(`memory must be an integer >= 0, got ${c.memory}`);

@@ -132,7 +132,7 @@ export class OrderRun {
     if (this.position.phase === 'train') await trainPhase(this, set, t, 'train');
     if (this.masks) {
       if (this.position.phase === 'train') {
-        this.masks.prune(this.model, t, cfg.ratio);
+        this.masks.prune(this.model, t, cfg.ratio, cfg.pruneBlock ?? 1);
         this.position = { stepsDone: t - 1, phase: 'finetune', epochsDone: 0 };
       }
       if (cfg.finetuneEpochs > 0) await trainPhase(this, set, t, 'finetune');

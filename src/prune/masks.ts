@@ -12,6 +12,54 @@ export function prunableWeights(model: Module): [string, Tensor][] {
   return model.namedParameters().filter(([, p]) => p.rank === 4);
 }
 
+/** Supported --prune-block sizes (1 = the paper's unstructured magnitude pruning). */
+export const PRUNE_BLOCKS = [1, 4, 8, 16];
+
+/**
+ * Magnitude pruning of one layer after step `step`, in place on the host copies: wv (weights)
+ * and h (step mask) of a weight shaped [O, ...]. Units: single weights (block 1), or blocks of
+ * `block` output channels at one position of the remaining dims (the last block of a layer may
+ * be narrower); a unit is free when all its weights are. The round(ratio × free units) units of
+ * smallest L2 norm (ties by index) are zeroed and stay free, the others become owned by `step`.
+ * Returns the free and pruned weight counts.
+ */
+export function pruneLayer(wv: Float32Array, h: Uint8Array, shape: readonly number[], step: number, ratio: number, block = 1): { free: number; pruned: number } {
+  const O = shape[0], per = h.length / O;
+  const units: number[] = []; // first weight index of each free unit
+  const width: number[] = [];
+  for (let o0 = 0; o0 < O; o0 += block)
+    for (let t = 0; t < per; t++) {
+      const nb = Math.min(block, O - o0);
+      let allFree = true;
+      for (let b = 0; b < nb; b++) if (h[(o0 + b) * per + t] !== 0) allFree = false;
+      if (allFree) {
+        units.push(o0 * per + t);
+        width.push(nb);
+      }
+    }
+  const nPrune = Math.round(ratio * units.length);
+  const norm = new Float64Array(units.length);
+  for (let j = 0; j < units.length; j++) {
+    let s = 0;
+    for (let b = 0; b < width[j]; b++) s += wv[units[j] + b * per] * wv[units[j] + b * per];
+    norm[j] = s;
+  }
+  const order = Array.from(units.keys()).sort((a, b) => norm[a] - norm[b] || a - b);
+  let free = 0, pruned = 0;
+  for (let j = 0; j < order.length; j++) {
+    const u = order[j];
+    for (let b = 0; b < width[u]; b++) {
+      const i = units[u] + b * per;
+      free++;
+      if (j < nPrune) {
+        wv[i] = 0;
+        pruned++;
+      } else h[i] = step;
+    }
+  }
+  return { free, pruned };
+}
+
 export interface PruneLayerStats {
   name: string;
   size: number;
@@ -59,9 +107,12 @@ export class StepMasks {
    * Prunes the free weights of every layer after step `step`: per layer, the round(ratio × free)
    * smallest-magnitude free weights are set to zero and stay free; the others become owned by
    * `step`. Ties are broken by index, so the result is deterministic. Returns per-layer counts.
+   * block > 1 (--prune-block): the unit is a block of `block` output channels at one (input
+   * channel, tap) position, ranked by the L2 norm of its weights (see pruneLayer).
    */
-  prune(model: Module, step: number, ratio: number): PruneLayerStats[] {
+  prune(model: Module, step: number, ratio: number, block = 1): PruneLayerStats[] {
     if (!Number.isInteger(step) || step < 1 || step > 255) throw new Error(`StepMasks.prune: step must be an integer in 1..255, got ${step}`);
+    if (!PRUNE_BLOCKS.includes(block)) throw new Error(`StepMasks.prune: block must be one of ${PRUNE_BLOCKS.join(', ')}, got ${block}`);
     if (!(ratio >= 0 && ratio < 1)) throw new Error(`StepMasks.prune: ratio must be in [0, 1), got ${ratio}`);
     const params = new Map(prunableWeights(model));
     const stats: PruneLayerStats[] = [];
@@ -72,20 +123,10 @@ export class StepMasks {
       for (let i = 0; i < h.length; i++)
         if (h[i] >= step) throw new Error(`StepMasks.prune: '${name}' already has weights owned by step ${h[i]} >= ${step}`);
       const wv = w.toFloat32();
-      const free: number[] = [];
-      for (let i = 0; i < h.length; i++) if (h[i] === 0) free.push(i);
-      const nPrune = Math.round(ratio * free.length);
-      const mag = new Float64Array(free.length);
-      for (let j = 0; j < free.length; j++) mag[j] = Math.abs(wv[free[j]]);
-      const order = Array.from(free.keys()).sort((a, b) => mag[a] - mag[b] || a - b);
-      for (let j = 0; j < order.length; j++) {
-        const i = free[order[j]];
-        if (j < nPrune) wv[i] = 0;
-        else h[i] = step;
-      }
+      const { free, pruned: nPrune } = pruneLayer(wv, h, w.shape, step, ratio, block);
       w.set(wv);
       mask.set(h);
-      stats.push({ name, size: h.length, free: free.length, kept: free.length - nPrune, pruned: nPrune });
+      stats.push({ name, size: h.length, free, kept: free - nPrune, pruned: nPrune });
     }
     return stats;
   }

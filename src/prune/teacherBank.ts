@@ -256,6 +256,7 @@ export class MaskedTeacherBank implements TeacherSource {
     const steps = [...new Set(requests.map((r) => r.step))].sort((a, b) => a - b);
     const K = steps.length, N = x.shape[0];
     const stepIds = Int32Array.from(steps);
+    if (x.device === 'cpu') return noGrad(() => tidy(() => this.heads_(this.featuresBlocked(x, steps, stepIds), steps, N, requests)));
     return noGrad(() =>
       tidy(() => {
         // activations are [K, N, C, H, W]; each is released as soon as the chain has used it
@@ -284,20 +285,86 @@ export class MaskedTeacherBank implements TeacherSource {
         const [, , C, H, W] = h.shape;
         const feat = ops.globalAvgPool(ops.reshape(h, [K * N, C, H, W]));
         h.dispose();
-        const perStep = new Map<number, { main: Tensor; aux: Tensor }>();
-        steps.forEach((s, k) => {
-          const hd = this.heads.get(s)!;
-          perStep.set(s, {
-            main: ops.linear(rowBlock(feat, k, N), hd.fcW, hd.fcB),
-            aux: ops.linear(rowBlock(auxFeat!, k, N), hd.auxW, hd.auxB),
-          });
-        });
-        return requests.map((r) => {
-          const p = perStep.get(r.step)!;
-          return { main: ops.sliceColumns(p.main, r.start, r.end), aux: ops.sliceColumns(p.aux, r.start, r.end) };
-        });
+        return this.heads_({ feat, auxFeat: auxFeat! }, steps, N, requests);
       }),
     );
+  }
+
+  /** Per-step heads on the pooled features [K*N, 64] and [K*N, 32]; the requested columns. */
+  private heads_(f: { feat: Tensor; auxFeat: Tensor }, steps: number[], N: number, requests: TeacherRequest[]): TeacherOutput[] {
+    const perStep = new Map<number, { main: Tensor; aux: Tensor }>();
+    steps.forEach((s, k) => {
+      const hd = this.heads.get(s)!;
+      perStep.set(s, {
+        main: ops.linear(rowBlock(f.feat, k, N), hd.fcW, hd.fcB),
+        aux: ops.linear(rowBlock(f.auxFeat, k, N), hd.auxW, hd.auxB),
+      });
+    });
+    return requests.map((r) => {
+      const p = perStep.get(r.step)!;
+      return { main: ops.sliceColumns(p.main, r.start, r.end), aux: ops.sliceColumns(p.aux, r.start, r.end) };
+    });
+  }
+
+  /**
+   * The chain on the CPU in the blocked layout (converted in at the stem, out at the pooled
+   * features): every activation stays [K][N/V][H+2][W+2][C][V] between the fused convs.
+   */
+  private featuresBlocked(x: Tensor, steps: number[], stepIds: Int32Array): { feat: Tensor; auxFeat: Tensor } {
+    const live = new Set<ops.MaskedBlocked>();
+    const track = (b: ops.MaskedBlocked) => (live.add(b), b);
+    const drop = (b: ops.MaskedBlocked) => {
+      live.delete(b);
+      b.dispose();
+    };
+    try {
+      let h = track(this.convBlocked(x, this.stem, steps, stepIds, null));
+      let auxFeat: Tensor | null = null;
+      const blocksPerStage = this.blocks.length / 3;
+      for (let bi = 0; bi < this.blocks.length; bi++) {
+        const { block, c1, c2 } = this.blocks[bi];
+        const a = track(this.convBlocked(h, c1, steps, stepIds, null));
+        let sc = h;
+        if (block.shortcut.kind === 'A')
+          sc = track(ops.maskedShortcutABlocked(h, block.shortcut.stride, block.shortcut.padBefore, block.shortcut.padAfter, 1));
+        const out = track(this.convBlocked(a, c2, steps, stepIds, sc));
+        drop(a);
+        if (sc !== h) drop(sc);
+        drop(h);
+        h = out;
+        if (bi === (ResNet32Aux.auxStage + 1) * blocksPerStage - 1) auxFeat = ops.maskedAvgPoolBlocked(h);
+      }
+      const feat = ops.maskedAvgPoolBlocked(h);
+      return { feat, auxFeat: auxFeat! };
+    } finally {
+      for (const b of live) b.dispose();
+    }
+  }
+
+  private convBlocked(
+    x: Tensor | ops.MaskedBlocked,
+    c: { layer: ConvLayer; mask: Tensor; plan: ops.MaskedConvPlan },
+    steps: number[],
+    stepIds: Int32Array,
+    residual: ops.MaskedBlocked | null,
+  ): ops.MaskedBlocked {
+    const conv = c.layer.conv;
+    const { scale, shift } = this.bnFor(c.layer.bnName, steps, conv.outChannels);
+    try {
+      return ops.maskedConv2dBlocked(x, stepIds, {
+        stride: conv.stride,
+        padding: conv.padding,
+        scale,
+        shift,
+        residual,
+        relu: true,
+        outPad: 1,
+        plan: c.plan,
+      });
+    } finally {
+      scale.dispose();
+      shift.dispose();
+    }
   }
 
   dispose(): void {

@@ -3,6 +3,11 @@
 // folded BN + residual + ReLU) at every ISA level, and with --bench times the ResNet-32 layer
 // shapes (batch 128 or env WB_BATCH, step masks of repeated magnitude-style pruning at ratio 0.75).
 //   kernels/cpu/workbench/build_masked.sh && kernels/cpu/workbench/masked_conv_wb [--bench K [--cpu]]
+// Validation covers unstructured and block masks (B = 4, 8, 16) and the tuning variants of
+// MaskedConvParams (grouped only, dense only, 1-position tiles) and the NCHW / blocked layouts.
+// Bench env: WB_BATCH, WB_BLOCK (block masks), WB_BLOCKED (1 input, 2 output, 3 both in the
+// blocked layout), WB_DENSE_ABOVE, WB_POS_TILE (tuning, passed to the kernel as MaskedConvParams).
+// The bench prints each shape's useful GFLOP/s and the same kernel's rate at full density.
 #include <chrono>
 #include <ctime>
 #include <cmath>
@@ -105,13 +110,59 @@ static Data make(const Case& cs, std::mt19937& rng, int T) {
     d.res.resize(size_t(cs.K) * cs.N * cs.O * d.oh * d.ow);
     for (auto& v : d.res) v = nd(rng);
   }
-  d.plan.resize(masked_conv_plan_ints(cs.O, cs.C, cs.kh, cs.kw));
-  masked_conv_build_plan(cs.O, cs.C, cs.kh, cs.kw, d.w.data(), d.m.data(), d.plan.data());
   return d;
 }
 
 static MaskedConvShape shape_of(const Case& cs, const Data& d) {
   return MaskedConvShape{cs.K, cs.N, cs.C, cs.H, cs.W, cs.O, cs.kh, cs.kw, cs.stride, cs.pad, d.oh, d.ow, cs.shared};
+}
+
+// Block masks (--prune-block B): one value per block of B output channels at each (c, tap).
+static void blockify(std::vector<uint8_t>& m, int O, int ckk, int B) {
+  for (int o0 = 0; o0 < O; o0 += B)
+    for (int t = 0; t < ckk; ++t) {
+      const uint8_t v = m[size_t(o0) * ckk + t];
+      for (int o = o0; o < std::min(O, o0 + B); ++o) m[size_t(o) * ckk + t] = v;
+    }
+}
+
+// NCHW [k][n][c][h][w] <-> blocked [k][nb][h+2p][w+2p][c][V] (m2kd_kernels.h)
+static std::vector<float> to_blocked(const std::vector<float>& a, int k, int n, int c, int h, int w, int p, int V) {
+  const int nb = (n + V - 1) / V, Hp = h + 2 * p, Wp = w + 2 * p;
+  std::vector<float> b(size_t(k) * nb * c * Hp * Wp * V, 0.f);
+  for (int m = 0; m < k; ++m)
+    for (int i = 0; i < n; ++i)
+      for (int ci = 0; ci < c; ++ci)
+        for (int r = 0; r < h; ++r)
+          for (int q = 0; q < w; ++q)
+            b[((((size_t(m) * nb + i / V) * Hp + r + p) * Wp + q + p) * c + ci) * V + i % V] =
+                a[(((size_t(m) * n + i) * c + ci) * h + r) * w + q];
+  return b;
+}
+// back to NCHW; returns false if a padding or unused lane is not 0
+static bool from_blocked(const std::vector<float>& b, int k, int n, int c, int h, int w, int p, int V,
+                         std::vector<float>& a) {
+  const int nb = (n + V - 1) / V, Hp = h + 2 * p, Wp = w + 2 * p;
+  a.assign(size_t(k) * n * c * h * w, 0.f);
+  bool clean = true;
+  for (int m = 0; m < k; ++m)
+    for (int bi = 0; bi < nb; ++bi)
+      for (int ci = 0; ci < c; ++ci)
+        for (int r = 0; r < Hp; ++r)
+          for (int q = 0; q < Wp; ++q)
+            for (int v = 0; v < V; ++v) {
+              const float val = b[((((size_t(m) * nb + bi) * Hp + r) * Wp + q) * c + ci) * V + v];
+              const int i = bi * V + v;
+              const bool inside = i < n && r >= p && r < p + h && q >= p && q < p + w;
+              if (inside) a[(((size_t(m) * n + i) * c + ci) * h + r - p) * w + q - p] = val;
+              else if (val != 0.f) clean = false;
+            }
+  return clean;
+}
+
+static void plan_for(Data& d, const Case& cs, const MaskedConvParams& prm) {
+  d.plan.assign(masked_conv_plan_ints(cs.O, cs.C, cs.kh, cs.kw, d.m.data(), prm), 0);
+  masked_conv_build_plan(cs.O, cs.C, cs.kh, cs.kw, d.w.data(), d.m.data(), d.plan.data(), prm);
 }
 
 static void validate(wb::PoolExec& ex) {
@@ -131,35 +182,78 @@ static void validate(wb::PoolExec& ex) {
   };
   const Isa isas[] = {Isa::scalar, Isa::avx2, Isa::avx512};
   const char* names[] = {"scalar", "avx2", "avx512"};
+  // tuning variants: default; grouped only; dense only; narrow position tiles
+  MaskedConvParams variants[4];
+  variants[1].dense_above = 2.f;
+  variants[2].dense_above = 0.f;
+  variants[3].pos_tile = 1;
+  const char* vnames[] = {"default", "grouped", "dense", "tile1"};
   std::mt19937 rng(7);
   int ci = 0;
-  for (const Case& cs : cases) {
-    Data d = make(cs, rng, 3);
-    std::vector<float> want;
-    reference(cs, d.x, d.w, d.m, d.steps, d.sc, d.sh, d.res, d.oh, d.ow, want);
-    for (int li = 0; li < 3; ++li) {
-      ex.set_isa(isas[li]);
-      std::vector<float> y(want.size(), NAN);
-      masked_conv_forward(ex, shape_of(cs, d), d.plan.data(), d.steps.data(), d.x.data(), d.sc.data(),
-                          d.sh.data(), cs.res ? d.res.data() : nullptr, cs.relu, y.data());
-      double worst = 0;
-      size_t bad = 0;
-      for (size_t i = 0; i < y.size(); ++i) {
-        const double err = std::fabs(double(y[i]) - want[i]);
-        const double lim = 1e-4 + 1e-4 * std::fabs(want[i]);
-        if (!(err <= lim)) bad++;
-        if (!(err <= worst)) worst = err;
+  for (const Case& cs : cases)
+    for (int B : {1, 4, 8, 16}) {
+      Data d = make(cs, rng, 3);
+      if (B > 1) blockify(d.m, cs.O, cs.C * cs.kh * cs.kw, B);
+      std::vector<float> want;
+      reference(cs, d.x, d.w, d.m, d.steps, d.sc, d.sh, d.res, d.oh, d.ow, want);
+      for (int vi = 0; vi < 4; ++vi) {
+        plan_for(d, cs, variants[vi]);
+        for (int li = 0; li < 3; ++li) {
+          ex.set_isa(isas[li]);
+          std::vector<float> y(want.size(), NAN);
+          masked_conv_forward(ex, shape_of(cs, d), d.plan.data(), d.steps.data(), d.x.data(), d.sc.data(),
+                              d.sh.data(), cs.res ? d.res.data() : nullptr, cs.relu, y.data(), variants[vi]);
+          double worst = 0;
+          size_t bad = 0;
+          for (size_t i = 0; i < y.size(); ++i) {
+            const double err = std::fabs(double(y[i]) - want[i]);
+            const double lim = 1e-4 + 1e-4 * std::fabs(want[i]);
+            if (!(err <= lim)) bad++;
+            if (!(err <= worst)) worst = err;
+          }
+          if (bad) { fails++; printf("not ok case %d B=%d %s [%s]: %zu bad, worst %g\n", ci, B, vnames[vi], names[li], bad, worst); }
+          else { passes++; }
+        }
       }
-      if (bad) { fails++; printf("not ok case %d [%s]: %zu bad, worst %g\n", ci, names[li], bad, worst); }
-      else { passes++; printf("ok case %d [%s] worst %.2g\n", ci, names[li], worst); }
+      // blocked layouts: input blocked (stored with the conv's padding) and/or output blocked
+      // (stored with padding 1, residual in that layout too), at every ISA, default tuning
+      plan_for(d, cs, MaskedConvParams());
+      for (int li = 0; li < 3; ++li)
+        for (int mode = 1; mode < 4; ++mode) {
+          ex.set_isa(isas[li]);
+          const int V = int(masked_conv_lanes(isas[li]));
+          MaskedConvShape sh = shape_of(cs, d);
+          sh.in_blocked = mode & 1;
+          sh.out_blocked = mode & 2;
+          sh.out_pad = sh.out_blocked ? 1 : 0;
+          const int kin = cs.shared ? 1 : cs.K;
+          std::vector<float> xb = sh.in_blocked ? to_blocked(d.x, kin, cs.N, cs.C, cs.H, cs.W, cs.pad, V) : d.x;
+          std::vector<float> rb;
+          if (cs.res) rb = sh.out_blocked ? to_blocked(d.res, cs.K, cs.N, cs.O, d.oh, d.ow, 1, V) : d.res;
+          const size_t yn = sh.out_blocked ? size_t(masked_blocked_floats(isas[li], cs.K, cs.N, cs.O, d.oh, d.ow, 1))
+                                           : want.size();
+          std::vector<float> yb(yn, NAN), y;
+          masked_conv_forward(ex, sh, d.plan.data(), d.steps.data(), xb.data(), d.sc.data(), d.sh.data(),
+                              cs.res ? rb.data() : nullptr, cs.relu, yb.data());
+          bool clean = true;
+          if (sh.out_blocked) clean = from_blocked(yb, cs.K, cs.N, cs.O, d.oh, d.ow, 1, V, y);
+          else y = yb;
+          size_t bad = 0;
+          for (size_t i = 0; i < y.size(); ++i)
+            if (!(std::fabs(double(y[i]) - want[i]) <= 1e-4 + 1e-4 * std::fabs(want[i]))) bad++;
+          if (bad || !clean) { fails++; printf("not ok case %d B=%d blocked mode %d [%s]: %zu bad%s\n", ci, B, mode, names[li], bad, clean ? "" : ", dirty padding"); }
+          else passes++;
+        }
+      ci++;
     }
-    ci++;
-  }
   ex.set_isa(Isa::avx512);
 }
 
 static bool g_cpu_time = false;
 static int g_batch = 128;
+static int g_block = 1;
+static int g_blocked = 0;
+static MaskedConvParams g_params;
 // wall clock, or (--cpu, one thread) this thread's CPU time: robust on a shared, loaded machine
 static double now() {
   if (g_cpu_time) {
@@ -186,28 +280,47 @@ static void bench(wb::PoolExec& ex, int K) {
     Case cs{K, g_batch, l.C, l.H, l.H, l.O, 3, 3, l.stride, 1, l.shared, l.res, true};
     Data d = make(cs, rng, K);
     for (int k = 0; k < K; ++k) d.steps[k] = k + 1;
-    // ratio 0.75 mask
+    // ratio 0.75 mask (env WB_BLOCK = B: block masks of B output channels)
     make_mask(rng, d.w, cs.O, cs.C * 9, K, 0.75f, d.m);
-    masked_conv_build_plan(cs.O, cs.C, 3, 3, d.w.data(), d.m.data(), d.plan.data());
-    std::vector<float> y(size_t(K) * cs.N * cs.O * d.oh * d.ow);
-    double useful = 0;
-    for (int k = 0; k < K; ++k) {
-      int64_t nz = 0;
-      for (auto v : d.m) nz += (v >= 1 && v <= k + 1);
-      useful += 2.0 * nz * d.oh * d.ow * cs.N;
-    }
-    std::vector<double> ts;
-    for (int rep = 0; rep < 7; ++rep) {
-      double t0 = now();
-      masked_conv_forward(ex, shape_of(cs, d), d.plan.data(), d.steps.data(), d.x.data(), d.sc.data(),
-                          d.sh.data(), cs.res ? d.res.data() : nullptr, true, y.data());
-      ts.push_back(now() - t0);
-    }
-    std::sort(ts.begin(), ts.end());
-    const double t = ts[ts.size() / 2];
+    if (g_block > 1) blockify(d.m, cs.O, cs.C * 9, g_block);
+    // WB_BLOCKED=1: the bank's layout (input blocked except the stem's, output blocked, pad 1)
+    MaskedConvShape bs = shape_of(cs, d);
+    bs.in_blocked = (g_blocked & 1) && !cs.shared;
+    bs.out_blocked = (g_blocked & 2) != 0;
+    bs.out_pad = bs.out_blocked ? 1 : 0;
+    const Isa isa = ex.isa();
+    if (bs.in_blocked) d.x.assign(masked_blocked_floats(isa, K, cs.N, cs.C, cs.H, cs.W, 1), 0.5f);
+    if (bs.out_blocked && cs.res) d.res.assign(masked_blocked_floats(isa, K, cs.N, cs.O, d.oh, d.ow, 1), 0.25f);
+    std::vector<float> y(bs.out_blocked ? size_t(masked_blocked_floats(isa, K, cs.N, cs.O, d.oh, d.ow, 1))
+                                        : size_t(K) * cs.N * cs.O * d.oh * d.ow);
+    auto timed = [&](const std::vector<int32_t>& steps, double& useful) {
+      plan_for(d, cs, g_params);
+      useful = 0;
+      for (int k = 0; k < K; ++k) {
+        int64_t nz = 0;
+        for (auto v : d.m) nz += (v >= 1 && v <= steps[k]);
+        useful += 2.0 * nz * d.oh * d.ow * cs.N;
+      }
+      std::vector<double> ts;
+      for (int rep = 0; rep < 7; ++rep) {
+        double t0 = now();
+        masked_conv_forward(ex, bs, d.plan.data(), steps.data(), d.x.data(), d.sc.data(),
+                            d.sh.data(), cs.res ? d.res.data() : nullptr, true, y.data(), g_params);
+        ts.push_back(now() - t0);
+      }
+      std::sort(ts.begin(), ts.end());
+      return ts[ts.size() / 2];
+    };
+    double useful = 0, dense_useful = 0;
+    const double t = timed(d.steps, useful);
+    // the same kernel at full density (every weight owned by step 1): its dense rate on this layout
+    const std::vector<uint8_t> keep = d.m;
+    std::fill(d.m.begin(), d.m.end(), uint8_t(1));
+    const double td = timed(d.steps, dense_useful);
+    d.m = keep;
     total += t * l.count;
-    printf("%-26s K=%d  %.2f ms  useful %.1f GFLOP/s  (x%d = %.1f ms)\n", l.name, K, t * 1e3, useful / t * 1e-9,
-           l.count, t * l.count * 1e3);
+    printf("%-26s K=%d  %.2f ms  useful %.1f GFLOP/s  (dense mask: %.1f GFLOP/s)  (x%d = %.1f ms)\n", l.name, K,
+           t * 1e3, useful / t * 1e-9, dense_useful / td * 1e-9, l.count, t * l.count * 1e3);
   }
   printf("total conv time per batch of %d, K=%d: %.1f ms -> %.0f images*models/s\n", g_batch, K, total * 1e3,
          double(g_batch) * K / total);
@@ -216,6 +329,11 @@ static void bench(wb::PoolExec& ex, int K) {
 int main(int argc, char** argv) {
   g_cpu_time = argc > 3 && std::string(argv[3]) == "--cpu";
   if (const char* b = std::getenv("WB_BATCH")) g_batch = std::atoi(b);
+  if (const char* b = std::getenv("WB_BLOCK")) g_block = std::atoi(b);  // bench only: block masks
+  if (const char* b = std::getenv("WB_BLOCKED")) g_blocked = std::atoi(b);
+  // bench only: tuning (the kernel itself reads no environment)
+  if (const char* b = std::getenv("WB_DENSE_ABOVE")) g_params.dense_above = float(std::atof(b));
+  if (const char* b = std::getenv("WB_POS_TILE")) g_params.pos_tile = std::atoi(b);
   wb::PoolExec ex(Isa::avx512, g_cpu_time ? 1 : 2);
   if (argc > 2 && std::string(argv[1]) == "--bench") {
     bench(ex, std::atoi(argv[2]));

@@ -1,8 +1,11 @@
 // The fused masked convolution (inference only): K models that share one weight tensor and a
 // u8 step mask, each using the weights with 1 <= m <= steps[k], with a per-model epilogue
 // (folded eval-mode BatchNorm scale/shift, optional residual, ReLU). Exact semantics:
-// kernels/cpu/masked_conv_impl.inc. A MaskedConvPlan (taps sorted by step) can be built once
-// per weight/mask pair and reused while the weights it was built from do not change.
+// kernels/cpu/masked_conv_impl.inc. A MaskedConvPlan (per distinct mask value, the columns of
+// each 4-channel panel grouped by pattern) is built once per weight/mask pair and reused while
+// the weights it was built from do not change. MaskedBlocked is the bank's private activation
+// layout ([K][ceil(N/V)][H+2p][W+2p][C][V], V images per vector, m2kd_kernels.h), kept across
+// layers: maskedConv2dBlocked, maskedShortcutABlocked and maskedAvgPoolBlocked work on it.
 // On cuda the GPU kernel needs no plan: a plan there holds device copies of the weight and its
 // mask, and the op calls masked_conv_forward_cuda (kernels/cuda/masked_conv.cu, docs/cuda.md).
 import { Tensor, keep } from '../tensor';
@@ -20,8 +23,11 @@ export class MaskedConvPlan {
   /** cuda: copies of the weight and mask instead of a host-built plan */
   private dev: { w: Tensor; mask: Tensor } | null = null;
 
-  /** Copies the weight values: later changes to w are not seen by the plan. */
-  constructor(w: Tensor, mask: Tensor) {
+  /**
+   * Copies the weight values: later changes to w are not seen by the plan. denseAbove (tuning,
+   * default the kernel's): a panel whose active weights fill at least this fraction runs dense.
+   */
+  constructor(w: Tensor, mask: Tensor, opts: { denseAbove?: number } = {}) {
     const op = 'MaskedConvPlan';
     checkTensors(op, [w]);
     checkTensors(op, [mask], 'u8');
@@ -36,9 +42,12 @@ export class MaskedConvPlan {
       this.weightShape = [...w.shape];
       return;
     }
-    const ints = native.masked_conv_plan_ints(o, c, kh, kw) as number;
+    const da = opts.denseAbove;
+    if (da !== undefined && !(typeof da === 'number' && Number.isFinite(da) && da >= 0))
+      throw new Error(`${op}: denseAbove must be a finite number >= 0, got ${da}`);
+    const ints = native.masked_conv_plan_ints(o, c, kh, kw, mask.handle, da) as number;
     this.buf = keep(Tensor.empty([ints], { dtype: 'i32', device: w.device }));
-    native.masked_conv_build_plan(w.handle, mask.handle, this.buf.handle, o, c, kh, kw);
+    native.masked_conv_build_plan(w.handle, mask.handle, this.buf.handle, o, c, kh, kw, da);
     this.weightShape = [...w.shape];
   }
 
@@ -179,4 +188,154 @@ export function maskedConv2d(
   } finally {
     if (own) own.dispose();
   }
+}
+
+/**
+ * K models' activations in the bank's blocked layout: [K][ceil(N/V)][H+2pad][W+2pad][C][V] f32,
+ * V = images per vector at the ISA current when it was made (padding ring and missing images'
+ * lanes hold 0). Owns its tensor.
+ */
+export class MaskedBlocked {
+  constructor(
+    readonly data: Tensor,
+    readonly k: number,
+    readonly n: number,
+    readonly c: number,
+    readonly h: number,
+    readonly w: number,
+    readonly pad: number,
+    readonly lanes: number,
+  ) {}
+
+  static empty(k: number, n: number, c: number, h: number, w: number, pad: number): MaskedBlocked {
+    const floats = native.masked_blocked_floats(k, n, c, h, w, pad) as number;
+    return new MaskedBlocked(Tensor.empty([floats]), k, n, c, h, w, pad, native.masked_conv_lanes() as number);
+  }
+
+  get disposed(): boolean {
+    return this.data.disposed;
+  }
+
+  dispose(): void {
+    this.data.dispose();
+  }
+}
+
+function checkBlocked(op: string, b: MaskedBlocked, name: string): void {
+  if (!(b instanceof MaskedBlocked) || b.disposed) throw new Error(`${op}: ${name} must be a live MaskedBlocked`);
+  if (b.lanes !== (native.masked_conv_lanes() as number))
+    throw new Error(`${op}: ${name} was made with ${b.lanes} lanes but the current ISA uses ${native.masked_conv_lanes()}`);
+}
+
+export interface MaskedConv2dBlockedOptions {
+  stride?: number;
+  padding?: number;
+  /** folded BatchNorm scale [K, O] */
+  scale: Tensor;
+  /** folded BatchNorm shift [K, O] */
+  shift: Tensor;
+  /** added before the activation: blocked like the output */
+  residual?: MaskedBlocked | null;
+  relu?: boolean;
+  /** the output's stored padding (the next conv's padding; default 1) */
+  outPad?: number;
+  plan: MaskedConvPlan;
+}
+
+/**
+ * maskedConv2d on the blocked layout (CPU): x is a MaskedBlocked stored with padding = the
+ * conv's (or a shared [N, C, H, W] tensor for the first layer, converted on the fly); the
+ * output is a new MaskedBlocked of K models stored with padding outPad. Inference only.
+ */
+export function maskedConv2dBlocked(
+  x: MaskedBlocked | Tensor,
+  steps: Int32Array,
+  opts: MaskedConv2dBlockedOptions,
+): MaskedBlocked {
+  const op = 'maskedConv2dBlocked';
+  const stride = opts.stride ?? 1;
+  const pad = opts.padding ?? 0;
+  const outPad = opts.outPad ?? 1;
+  const residual = opts.residual ?? null;
+  checkInt(op, 'stride', stride, 1);
+  checkInt(op, 'padding', pad, 0);
+  checkInt(op, 'outPad', outPad, 0);
+  if (!(steps instanceof Int32Array) || steps.length === 0) throw new Error(`${op}: steps must be a non-empty Int32Array`);
+  for (let k = 0; k < steps.length; k++)
+    if (steps[k] < 0 || steps[k] > MASKED_CONV_MAX_STEP) throw new Error(`${op}: steps[${k}] = ${steps[k]} is outside [0, ${MASKED_CONV_MAX_STEP}]`);
+  const K = steps.length;
+  const plan = opts.plan;
+  if (!(plan instanceof MaskedConvPlan) || plan.disposed) throw new Error(`${op}: a live MaskedConvPlan is required`);
+  const [o, ci, kh, kw] = plan.weightShape;
+  checkTensors(op, [opts.scale, opts.shift]);
+  for (const [name, t] of [['scale', opts.scale], ['shift', opts.shift]] as const)
+    if (t.rank !== 2 || t.shape[0] !== K || t.shape[1] !== o) fail(op, `${name} must have shape [${K},${o}], got ${shapeStr(t)}`, t);
+  let n: number, c: number, h: number, wd: number, shared: boolean;
+  if (x instanceof MaskedBlocked) {
+    checkBlocked(op, x, 'x');
+    if (x.k !== K) throw new Error(`${op}: x holds ${x.k} models but steps has ${K} entries`);
+    if (x.pad !== pad) throw new Error(`${op}: x is stored with padding ${x.pad} but the conv pads ${pad}`);
+    ({ n, c, h, w: wd } = x);
+    shared = false;
+  } else {
+    checkTensors(op, [x]);
+    checkRank(op, x, 4, 'shared input');
+    if (x.device !== 'cpu') fail(op, 'the blocked layout is CPU only', x);
+    [n, c, h, wd] = x.shape;
+    shared = true;
+  }
+  if (c !== ci) throw new Error(`${op}: input has ${c} channels but the weight expects ${ci}`);
+  if (h + 2 * pad < kh || wd + 2 * pad < kw) throw new Error(`${op}: kernel larger than the padded input`);
+  const oh = conv2dOutputSize(h, kh, stride, pad), ow = conv2dOutputSize(wd, kw, stride, pad);
+  if (residual) {
+    checkBlocked(op, residual, 'residual');
+    if (residual.k !== K || residual.n !== n || residual.c !== o || residual.h !== oh || residual.w !== ow || residual.pad !== outPad)
+      throw new Error(`${op}: residual must be blocked [${K},${n},${o},${oh},${ow}] pad ${outPad}, got [${residual.k},${residual.n},${residual.c},${residual.h},${residual.w}] pad ${residual.pad}`);
+  }
+  if (needsGrad(x instanceof MaskedBlocked ? null : x, opts.scale, opts.shift))
+    throw new Error(`${op}: inference only (no gradient); call it inside noGrad()`);
+  const y = MaskedBlocked.empty(K, n, o, oh, ow, outPad);
+  try {
+    const xh = x instanceof MaskedBlocked ? x.data.handle : x.handle;
+    native.masked_conv_forward(plan.handle, xh, steps, opts.scale.handle, opts.shift.handle, residual ? residual.data.handle : -1,
+      y.data.handle, K, n, c, h, wd, o, kh, kw, stride, pad, opts.relu ?? false, shared, !shared, true, outPad);
+  } catch (e) {
+    y.dispose();
+    throw e;
+  }
+  return y;
+}
+
+/**
+ * Option-A shortcut on a blocked tensor: every stride-th pixel, channels zero-padded by
+ * before/after; stored with padding outPad (default 1).
+ */
+export function maskedShortcutABlocked(x: MaskedBlocked, stride: number, before: number, after: number, outPad = 1): MaskedBlocked {
+  const op = 'maskedShortcutABlocked';
+  checkBlocked(op, x, 'x');
+  checkInt(op, 'stride', stride, 1);
+  checkInt(op, 'before', before, 0);
+  checkInt(op, 'after', after, 0);
+  checkInt(op, 'outPad', outPad, 0);
+  const y = MaskedBlocked.empty(x.k, x.n, x.c + before + after, Math.ceil(x.h / stride), Math.ceil(x.w / stride), outPad);
+  try {
+    native.masked_blocked_shortcut_a(x.data.handle, y.data.handle, x.k, x.n, x.c, x.h, x.w, x.pad, stride, before, after, outPad);
+  } catch (e) {
+    y.dispose();
+    throw e;
+  }
+  return y;
+}
+
+/** Global average pool of a blocked tensor: [K*N, C] (model-major). */
+export function maskedAvgPoolBlocked(x: MaskedBlocked): Tensor {
+  checkBlocked('maskedAvgPoolBlocked', x, 'x');
+  const y = Tensor.empty([x.k * x.n, x.c]);
+  try {
+    native.masked_blocked_avgpool(x.data.handle, y.handle, x.k, x.n, x.c, x.h, x.w, x.pad);
+  } catch (e) {
+    y.dispose();
+    throw e;
+  }
+  return y;
 }
