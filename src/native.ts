@@ -29,6 +29,8 @@ export type ShortcutDims = [n: number, c: number, h: number, w: number, stride: 
 export type MaskedConvDims = [
   k: number, n: number, c: number, h: number, w: number, o: number, kh: number, kw: number,
   stride: number, pad: number, relu: boolean, shared: boolean,
+  // CPU only, optional: the bank's blocked layout (ops/maskedConv.ts MaskedBlocked) and the position tile
+  inBlocked?: boolean, outBlocked?: boolean, outPad?: number, posTile?: number,
 ];
 
 export interface MemoryStats {
@@ -194,9 +196,20 @@ export interface NativeAddon {
 
   // masked_conv (native/ops_masked.cc on the CPU, native/cuda_masked.cc on CUDA). `steps` must be an
   // Int32Array of K step ids; the addon refuses any other array at run time.
-  masked_conv_plan_ints(o: number, c: number, kh: number, kw: number): number;
-  /** mask u8, plan i32 of masked_conv_plan_ints(o, c, kh, kw) elements */
-  masked_conv_build_plan(w: Handle, mask: Handle, plan: Handle, o: number, c: number, kh: number, kw: number): void;
+  /** int32 count a plan needs (without a mask: an upper bound valid for any mask) */
+  masked_conv_plan_ints(o: number, c: number, kh: number, kw: number, mask?: Handle, denseAbove?: number): number;
+  /** mask u8, plan i32 of masked_conv_plan_ints(...) elements; panels at least denseAbove dense run dense */
+  masked_conv_build_plan(w: Handle, mask: Handle, plan: Handle, o: number, c: number, kh: number, kw: number,
+    denseAbove?: number): void;
+  /** vector width (images per vector) of the blocked layout at the current ISA */
+  masked_conv_lanes(): number;
+  /** floats of a blocked [K][N/V][H+2p][W+2p][C][V] tensor */
+  masked_blocked_floats(k: number, n: number, c: number, h: number, w: number, pad: number): number;
+  /** option-A shortcut on blocked tensors (stride, zero channels before/after) */
+  masked_blocked_shortcut_a(x: Handle, y: Handle, k: number, n: number, c: number, h: number, w: number, pad: number,
+    stride: number, before: number, after: number, outPad: number): void;
+  /** global average pool of a blocked tensor into [K*N, C] */
+  masked_blocked_avgpool(x: Handle, y: Handle, k: number, n: number, c: number, h: number, w: number, pad: number): void;
   masked_conv_forward(plan: number, x: Handle, steps: ArrayLike<number>, scale: Handle, shift: Handle,
     residual: OptHandle, y: Handle, ...dims: MaskedConvDims): void;
   masked_conv_forward_cuda(w: Handle, mask: Handle, x: Handle, steps: ArrayLike<number>, scale: Handle, shift: Handle,
