@@ -65,7 +65,10 @@ t.test('a second Ctrl-C exits at once with the stop\'s code (no waiting for the 
 t.test('m2kd train: Ctrl-C twice exits 130, lock released, the run still resumes', async (t) => {
   const out = tmpdir('sig');
   const r = await stopAfterFirstCheckpoint('SIGINT', out, true);
-  t.equal(r.code, 130);
+  // 130 from the second-signal handler; or, when the second Ctrl-C lands after the stop has already
+  // finished and the process is inside its final exit (Node's handlers are gone by then), death
+  // by SIGINT: either way nothing is left half-written, as the checks below show
+  t.ok(r.code === 130 || (r.code === null && r.signal === 'SIGINT'), `exit ${r.code} / ${r.signal}`);
   t.equal(readRunLock(out), null, 'lock released by the exit listener');
   const again = cliSync(smallArgs(out, ['--resume']));
   t.equal(again.code, 0, again.err.slice(-200));
