@@ -101,7 +101,7 @@ export function loadIdxDataset(dir: string, opts: IdxDatasetOptions = {}): Image
   const train = load('train');
   const test = load('test');
   if (train.height !== test.height || train.width !== test.width)
-    throw new Error(`${name}: train images are ${train.height}x${train.width} but test images are ${test.height}x${test.width}`);
+    throw new Error(`${name}: train images are ${train.height}x${train.width} but test images are ${test.height}x${test.width} (in ${path.resolve(dir)})`);
   return { name, classes: classNames.length, classNames: [...classNames], train, test, source: path.resolve(dir) };
 }
 

@@ -75,7 +75,7 @@ export function mutateBytes(rng: FuzzRng, buf: Uint8Array): Buffer {
   return b;
 }
 
-const HOSTILE: unknown[] = [
+const HOSTILE: readonly unknown[] = [
   null, true, false, 0, -1, 1.5, -0.5, 1e308, -1e308, 2 ** 53, 2 ** 31, 4294967295, 1e9, 'x', '', '../../../../etc/passwd',
   'NaN', 'Infinity', '\u0000', '\ud800', [], [1, 2, 3], [-1, 1e12], {}, { a: 1 }, [[[]]], 'F16', 'toString', '__proto__', 'constructor',
 ];
@@ -92,6 +92,12 @@ function paths(v: unknown, prefix: (string | number)[] = [], out: (string | numb
   return out;
 }
 
+/** One hostile value, deep-copied: the same object must never be inserted twice (a cycle). */
+function hostile(rng: FuzzRng): unknown {
+  const v = rng.pick(HOSTILE);
+  return v !== null && typeof v === 'object' ? JSON.parse(JSON.stringify(v)) : v;
+}
+
 /** A JSON value with one to three structure-aware mutations. */
 export function mutateJson(rng: FuzzRng, value: unknown): unknown {
   let root = JSON.parse(JSON.stringify(value)) as unknown;
@@ -99,7 +105,7 @@ export function mutateJson(rng: FuzzRng, value: unknown): unknown {
     const all = paths(root);
     const p = rng.pick(all);
     if (p.length === 0) {
-      root = rng.chance(0.5) ? rng.pick(HOSTILE) : root;
+      root = rng.chance(0.5) ? hostile(rng) : root;
       continue;
     }
     let parent = root as Record<string | number, unknown>;
@@ -112,13 +118,13 @@ export function mutateJson(rng: FuzzRng, value: unknown): unknown {
         else delete parent[key];
         break;
       case 1: // numbers nudged to hostile neighbours
-        parent[key] = typeof cur === 'number' ? rng.pick([cur + 1, cur - 1, -cur, cur * 1e6, cur + 0.5, 0, -1]) : rng.pick(HOSTILE);
+        parent[key] = typeof cur === 'number' ? rng.pick([cur + 1, cur - 1, -cur, cur * 1e6, cur + 0.5, 0, -1]) : hostile(rng);
         break;
       case 2: // arrays grown, shrunk or swapped for their elements
-        parent[key] = Array.isArray(cur) ? rng.pick([cur.slice(1), [...cur, ...cur], cur[0], []]) : rng.pick(HOSTILE);
+        parent[key] = Array.isArray(cur) ? rng.pick([cur.slice(1), [...cur, ...cur], cur[0], []]) : hostile(rng);
         break;
       default:
-        parent[key] = rng.pick(HOSTILE);
+        parent[key] = hostile(rng);
     }
   }
   return root;
