@@ -104,7 +104,7 @@ export interface NativeAddon {
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Handle, lda: number,
     B: Handle, ldb: number, beta: number, C: Handle, ldc: number): void;
 
-  // conv2d (native/ops_conv.cc)
+  // conv2d (native/ops_conv2d.cc)
   conv2d_forward(x: Handle, w: Handle, bias: OptHandle, y: Handle, ...dims: Conv2dDims): void;
   /** dx += */
   conv2d_backward_data(dy: Handle, w: Handle, dx: Handle, ...dims: Conv2dDims): void;
@@ -194,7 +194,7 @@ export interface NativeAddon {
   sgd_update(w: Handle, grad: Handle, momentumBuf: OptHandle, frozen: OptHandle, count: number, lr: number,
     momentum: number, weightDecay: number): void;
 
-  // masked_conv (native/ops_masked.cc on the CPU, native/cuda_masked.cc on CUDA). `steps` must be an
+  // masked_conv (native/ops_masked_conv.cc on the CPU, native/ops_masked_conv_cuda.cc on CUDA). `steps` must be an
   // Int32Array of K step ids; the addon refuses any other array at run time.
   /** int32 count a plan needs (without a mask: an upper bound valid for any mask) */
   masked_conv_plan_ints(o: number, c: number, kh: number, kw: number, mask?: Handle, denseAbove?: number): number;

@@ -369,7 +369,7 @@ t0.test('fused masked convolution: K models in one launch vs dense reference', a
     const label = `K=${K} x[${xs}] w[${ws}] s${stride}${shared ? ' shared' : ''}${cs.res ? ' +res' : ''}${cs.relu ? ' relu' : ''}`;
     close(t, got, want, { atol: 1e-4, rtol: 1e-3 }, `masked conv ${label} vs dense reference`);
     if (typeof native.masked_conv_forward === 'function' && typeof native.masked_conv_build_plan === 'function') {
-      // the CPU twin (kernels/cpu/masked_conv*, binding native/ops_masked.cc): same argument order
+      // the CPU twin (kernels/cpu/masked_conv*, binding native/ops_masked_conv.cc): same argument order
       // with a host-built plan in place of (w, mask)
       const twin = tidy(() => {
         const plan = Tensor.empty([native.masked_conv_plan_ints(o, c, ws[2], ws[3])], { dtype: 'i32', device: 'cpu' });

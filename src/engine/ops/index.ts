@@ -1,5 +1,5 @@
 // Every op of the engine, each with its gradient rule.
-export * from './conv';
+export * from './conv2d';
 export * from './linear';
 export * from './batchnorm';
 export * from './elementwise';

@@ -12,7 +12,7 @@ import { Tensor, keep } from '../tensor';
 import { native } from '../../native';
 import { needsGrad } from '../autograd';
 import { checkTensors, checkRank, checkInt, fail, shapeStr } from './check';
-import { conv2dOutputSize } from './conv';
+import { conv2dOutputSize } from './conv2d';
 
 export const MASKED_CONV_MAX_STEP = 255;
 

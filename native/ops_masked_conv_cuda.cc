@@ -1,7 +1,7 @@
 // Binding of the CUDA fused masked convolution (the teacher bank on the device):
 //   masked_conv_forward_cuda(w, mask(u8), x, steps(Int32Array), scale, shift, residual|-1, y,
 //                            k, n, c, h, w, o, kh, kw, stride, pad, relu, shared)
-// The argument order is the CPU binding's (native/ops_masked.cc, masked_conv_forward) with its
+// The argument order is the CPU binding's (native/ops_masked_conv.cc, masked_conv_forward) with its
 // host-built plan replaced by the weight and its step mask, which live on the device: the GPU
 // kernel applies the mask while loading weight tiles, it needs no plan. Every buffer must be on
 // the device; in a build without CUDA the op exists and says so.
