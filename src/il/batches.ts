@@ -64,6 +64,7 @@ export async function trainPhase(run: OrderRun, set: ImageSet, t: number, phase:
       const streamed = isStreamed(set);
       const batchIndex = (b: number) => perm.subarray(b * bs, b * bs + Math.min(bs, set.n - b * bs));
       let next: Promise<Float32Array> | null = streamed && nb > 0 ? gatherImagesAsync(set, batchIndex(0)) : null;
+      next?.catch(() => undefined); // a failed read is reported when awaited, not as an unhandled rejection
       // the batch loop
       for (let b = 0; b < nb; b++) {
         run.checkAbort();
@@ -74,7 +75,7 @@ export async function trainPhase(run: OrderRun, set: ImageSet, t: number, phase:
         if (next) {
           raw = await next;
           next = b + 1 < nb ? gatherImagesAsync(set, batchIndex(b + 1)) : null;
-          next?.catch(() => undefined); // a failed read is reported when awaited, not as an unhandled rejection
+          next?.catch(() => undefined);
           for (let j = 0; j < n; j++) cols[j] = set.labels[index[j]];
         } else {
           raw = new Float32Array(n * sz);
