@@ -7,7 +7,7 @@ import * as path from 'path';
 import { loadDataset, ImageDataset, datasetName } from './data';
 import { runtimeInfo } from './engine';
 import { Experiment, ExperimentOptions } from './il/experiment';
-import { IlConfig, defaultConfig, scaleMilestones, PAPER_CIFAR100 } from './il/config';
+import { IlConfig, LossNorm, defaultConfig, defaultLr, scaleMilestones, PAPER_CIFAR100 } from './il/config';
 import { MethodSpec, parseMethods } from './il/methods';
 import { ClassOrder, randomOrder, parseOrder } from './il/protocol';
 import type { IlEvent } from './il/trainer';
@@ -66,6 +66,14 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** overrides any IlConfig field */
   config?: Partial<IlConfig>;
+  /** --loss-norm: 'dataset' (default, iCaRL's scale: ÷ batch × the dataset's classes) or 'seen' (÷ batch × classes seen) */
+  lossNorm?: LossNorm;
+  /** --milestones: epochs at which the lr is multiplied by gamma (taken as given, not scaled with epochs); [] for none */
+  milestones?: number[];
+  /** --gamma: the lr factor at each milestone (default 0.2) */
+  gamma?: number;
+  /** folder datasets: read batches from the decode cache on disk (true), decode into memory (false), or 'auto' (default: stream past 1 GiB of float32 images) */
+  stream?: boolean | 'auto';
 }
 
 export interface TrainOutcome {
@@ -88,7 +96,7 @@ export function resolveConfig(opts: TrainOptions, datasetClasses: number): IlCon
   const cps = opts.classesPerStep ?? preset?.classesPerStep ?? (datasetClasses >= 100 ? 10 : 2);
   if (datasetClasses % cps !== 0)
     throw new Error(`the dataset's ${datasetClasses} classes cannot be split into steps of ${cps} classes (${datasetClasses} is not divisible by ${cps})`);
-  let cfg: IlConfig = { ...defaultConfig(ds, cps), ...(preset?.config ?? {}) };
+  let cfg: IlConfig = { ...defaultConfig(ds, cps, datasetClasses), ...(preset?.config ?? {}) };
   if (opts.ratio === undefined) cfg.ratio = cps >= 20 ? 0.8 : 0.75; // the paper: 0.8 for 20-class groups
   const set = <K extends keyof IlConfig>(k: K, v: IlConfig[K] | undefined) => {
     if (v !== undefined) cfg[k] = v;
@@ -111,6 +119,11 @@ export function resolveConfig(opts: TrainOptions, datasetClasses: number): IlCon
   set('bnRecalibrate', opts.bnRecalibrate);
   set('flip', opts.flip);
   set('crop', opts.crop);
+  set('milestones', opts.milestones ? [...opts.milestones] : undefined);
+  set('gamma', opts.gamma);
+  set('lossNorm', opts.lossNorm);
+  // the default lr follows the normalisation (defaultLr) unless one is given
+  if (opts.lr === undefined && opts.config?.lr === undefined && cfg.lossNorm === 'seen') cfg.lr = defaultLr(datasetClasses, cps, 'seen');
   cfg = { ...cfg, ...(opts.config ?? {}) };
   return cfg;
 }
@@ -140,7 +153,7 @@ function checkDevice(device: string | undefined): void {
 /** Loads the dataset a train call names. */
 export async function loadTrainDataset(opts: TrainOptions): Promise<ImageDataset> {
   const preset = opts.preset ? PRESETS[opts.preset] : undefined;
-  return loadDataset(opts.dataset ?? preset?.dataset ?? 'mnist', { path: opts.data, trainPerClass: opts.trainPerClass, testPerClass: opts.testPerClass });
+  return loadDataset(opts.dataset ?? preset?.dataset ?? 'mnist', { path: opts.data, trainPerClass: opts.trainPerClass, testPerClass: opts.testPerClass, stream: opts.stream });
 }
 
 function prepareOut(out: string | null | undefined, resume: boolean | undefined): string | null {

@@ -23,7 +23,10 @@ export const TRAIN_USAGE = `  m2kd train [options]              class-incrementa
       --train-per-class N  --test-per-class N  --memory N (2000, iCaRL)  --lr X  --batch N (128)
       --preset paper-cifar100   --no-cache (teacher outputs on the fly)  --crop P (0)  --no-flip
       --bn-recalibrate on|off (on for mnist/fashion-mnist: re-estimate BN statistics after each step)
-      --device cpu|cuda  --out DIR (runs/<time>)  --resume  --no-plots  --checkpoint-every epoch|step`;
+      --device cpu|cuda  --out DIR (runs/<time>)  --resume  --no-plots  --checkpoint-every epoch|step
+      --loss-norm dataset|seen (dataset: ÷ batch × dataset classes; seen: ÷ batch × classes seen)
+      --milestones E,E,...|none  --gamma G (0.2): lr × G at each milestone epoch
+      --stream on|off|auto (auto) folder datasets: read batches from the decode cache on disk`;
 
 function optInt(f: Flags, name: string, min = 1): number | undefined {
   return f.str(name, '') ? f.int(name, 0, min) : undefined;
@@ -42,6 +45,15 @@ export function trainOptions(f: Flags, argv: string[], forSweep: boolean): Train
   const device = f.str('device', 'cpu');
   const bnRecal = f.str('bn-recalibrate', '');
   if (bnRecal && bnRecal !== 'on' && bnRecal !== 'off') throw new Error(`--bn-recalibrate must be on or off, got '${bnRecal}'`);
+  const lossNorm = f.str('loss-norm', '');
+  if (lossNorm && lossNorm !== 'dataset' && lossNorm !== 'seen') throw new Error(`--loss-norm must be dataset or seen, got '${lossNorm}'`);
+  const ms = f.str('milestones', '');
+  const milestones = !ms ? undefined : ms === 'none' ? [] : ms.split(',').map((v) => {
+    if (!/^\d+$/.test(v.trim())) throw new Error(`--milestones must be a comma list of epochs (or none), got '${ms}'`);
+    return Number(v);
+  });
+  const stream = f.str('stream', '');
+  if (stream && !['on', 'off', 'auto'].includes(stream)) throw new Error(`--stream must be on, off or auto, got '${stream}'`);
   const opts: TrainOptions = {
     dataset: f.str('dataset', '') || undefined,
     data: f.str('data', '') || undefined,
@@ -68,6 +80,10 @@ export function trainOptions(f: Flags, argv: string[], forSweep: boolean): Train
     crop: optInt(f, 'crop', 0),
     plots: !f.bool('no-plots'),
     checkpointEvery: every,
+    lossNorm: (lossNorm || undefined) as TrainOptions['lossNorm'],
+    milestones,
+    gamma: optNum(f, 'gamma'),
+    stream: stream === '' ? undefined : stream === 'auto' ? 'auto' : stream === 'on',
     command: ['m2kd', ...argv].join(' '),
   };
   if (!forSweep) {

@@ -7,13 +7,18 @@
 // written. The cache holds a key (a hash of every file's path, size and mtime, the class names,
 // the size and the fit) and a SHA-256 of its bytes; it is used only when both match, otherwise it
 // is rebuilt. It is written atomically.
+// Streamed (stream: true, or 'auto' and the decoded float32 images would pass
+// STREAM_AUTO_BYTES): the cache file, the same format, is written image by image as the images
+// are decoded (in parallel) and then read by range: a set keeps only its labels and row numbers
+// in memory, and a batch is read from the file (FolderStore) when it is needed. Without a usable
+// cache folder the file is an unlinked temporary file that lives as long as the dataset.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type SharpNs = require('sharp');
 import { writeFileAtomic } from '../io/atomic';
-import { ImageDataset, ImageSet } from './dataset';
+import { ImageDataset, ImageSet, ImageStore } from './dataset';
 import { bytesToUnit, isDir, requireDir } from './files';
 
 export type FolderFit = 'cover' | 'fill' | 'contain';
@@ -38,7 +43,15 @@ export interface FolderOptions {
   concurrency?: number;
   /** progress and cache reports */
   onEvent?: (e: FolderEvent) => void;
+  /**
+   * read the images from the cache file batch by batch instead of decoding them into memory:
+   * true, false (default) or 'auto' (when the decoded float32 images would pass STREAM_AUTO_BYTES)
+   */
+  stream?: boolean | 'auto';
 }
+
+/** 'auto' streams a folder whose decoded float32 images (both splits) would pass this many bytes. */
+export const STREAM_AUTO_BYTES = 1024 ** 3;
 
 interface Entry {
   file: string;
@@ -236,6 +249,270 @@ function toSet(d: { labels: Int32Array; pixels: Uint8Array }, size: number): Ima
   return { images, labels: d.labels, n: d.labels.length, channels: 3, height: size, width: size };
 }
 
+const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
+/** An open cache file shared by its two splits' stores; closed when no store refers to it any more. */
+class CacheFd {
+  constructor(readonly fd: number, readonly file: string) {
+    fdCloser.register(this, fd);
+  }
+}
+const fdCloser = new FinalizationRegistry<number>((fd) => {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+});
+
+function readFullSync(f: CacheFd, buf: Buffer, off: number, len: number, pos: number): void {
+  let done = 0;
+  while (done < len) {
+    const r = fs.readSync(f.fd, buf, off + done, len - done, pos + done);
+    if (r === 0) throw new Error(`image folder cache ${f.file}: ended at byte ${pos + done} (truncated while in use?)`);
+    done += r;
+  }
+}
+
+function readFull(f: CacheFd, buf: Buffer, off: number, len: number, pos: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number): void => {
+      if (done === len) return resolve();
+      fs.read(f.fd, buf, off + done, len - done, pos + done, (err, r) => {
+        if (err) reject(new Error(`image folder cache ${f.file}: ${err.message}`));
+        else if (r === 0) reject(new Error(`image folder cache ${f.file}: ended at byte ${pos + done} (truncated while in use?)`));
+        else step(done + r);
+      });
+    };
+    step(0);
+  });
+}
+
+/**
+ * One split of a folder's cache file, read by range: image r is 3 × size² u8 bytes (CHW) at
+ * pixelOffset + r × that. Reads turn bytes into floats through a per-channel table of 256
+ * values: v / 255, then (v / 255 - mean) / std once normalised, the same float32 values as the
+ * in-memory path (bytesToUnit, then normalize).
+ */
+export class FolderStore implements ImageStore {
+  readonly channels = 3;
+  private readonly lut = new Float32Array(3 * 256);
+  private normalized = false;
+  constructor(private readonly f: CacheFd, private readonly pixelOffset: number, readonly n: number, readonly height: number, readonly width: number) {
+    for (let c = 0; c < 3; c++) this.lut.set(UNIT, c * 256);
+  }
+
+  private get per(): number {
+    return 3 * this.height * this.width;
+  }
+
+  private check(rows: ArrayLike<number>, out: Float32Array): void {
+    if (out.length < rows.length * this.per) throw new Error(`FolderStore.read: output holds ${out.length} values, needs ${rows.length * this.per}`);
+    for (let j = 0; j < rows.length; j++)
+      if (!(rows[j] >= 0 && rows[j] < this.n && Number.isInteger(rows[j]))) throw new Error(`FolderStore.read: row ${rows[j]} outside [0, ${this.n})`);
+  }
+
+  private convert(buf: Buffer, from: number, out: Float32Array, to: number): void {
+    const hw = this.height * this.width, lut = this.lut;
+    for (let c = 0; c < 3; c++) {
+      const l = c * 256, s = from + c * hw, d = to + c * hw;
+      for (let k = 0; k < hw; k++) out[d + k] = lut[l + buf[s + k]];
+    }
+  }
+
+  read(rows: ArrayLike<number>, out: Float32Array): void {
+    this.check(rows, out);
+    const per = this.per;
+    const buf = Buffer.allocUnsafe(per);
+    for (let j = 0; j < rows.length; j++) {
+      readFullSync(this.f, buf, 0, per, this.pixelOffset + rows[j] * per);
+      this.convert(buf, 0, out, j * per);
+    }
+  }
+
+  async readAsync(rows: ArrayLike<number>, out: Float32Array): Promise<void> {
+    this.check(rows, out);
+    const per = this.per;
+    const buf = Buffer.allocUnsafe(rows.length * per);
+    await Promise.all(Array.from({ length: rows.length }, (_, j) => readFull(this.f, buf, j * per, per, this.pixelOffset + rows[j] * per)));
+    for (let j = 0; j < rows.length; j++) this.convert(buf, j * per, out, j * per);
+  }
+
+  normalize(mean: number[], std: number[]): void {
+    if (this.normalized) throw new Error('FolderStore: already normalised');
+    if (mean.length !== 3 || std.length !== 3) throw new Error(`FolderStore: 3 channels but ${mean.length} means and ${std.length} stds`);
+    for (let c = 0; c < 3; c++) {
+      const m = mean[c], inv = 1 / std[c];
+      for (let v = 0; v < 256; v++) this.lut[c * 256 + v] = (UNIT[v] - m) * inv;
+    }
+    this.normalized = true;
+  }
+}
+
+interface StreamLayout {
+  train: { n: number; labels: Int32Array; pixelOffset: number };
+  test: { n: number; labels: Int32Array; pixelOffset: number };
+}
+
+/** Byte layout of a cache file: header bytes, then per split labels and pixels, then the SHA-256. */
+function cacheHeader(key: string, classNames: string[], size: number, nTrain: number, nTest: number): Buffer {
+  const header = Buffer.from(JSON.stringify({ version: CACHE_VERSION, key, size, channels: 3, classNames, train: nTrain, test: nTest }), 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(header.length, 0);
+  return Buffer.concat([CACHE_MAGIC, len, header]);
+}
+
+function layoutOf(headerBytes: number, nTrain: number, nTest: number, per: number): { train: number; test: number; end: number } {
+  const train = headerBytes + 4 * nTrain; // pixels of train after its labels
+  const test = train + nTrain * per + 4 * nTest;
+  return { train, test, end: test + nTest * per };
+}
+
+/** SHA-256 of the file's first `len` bytes, read in chunks. */
+function hashFd(f: CacheFd, len: number): Buffer {
+  const h = crypto.createHash('sha256');
+  const chunk = Buffer.allocUnsafe(8 << 20);
+  for (let pos = 0; pos < len; ) {
+    const n = Math.min(chunk.length, len - pos);
+    readFullSync(f, chunk, 0, n, pos);
+    h.update(chunk.subarray(0, n));
+    pos += n;
+  }
+  return h.digest();
+}
+
+/** The layout of an open cache file if it is intact and has this key; otherwise why it is not usable. */
+function checkCacheFd(f: CacheFd, key: string, size: number, classes: number): StreamLayout | string {
+  const total = fs.fstatSync(f.fd).size;
+  if (total < CACHE_MAGIC.length + 4 + 32) return `too short (${total} bytes)`;
+  const head = Buffer.alloc(CACHE_MAGIC.length + 4);
+  readFullSync(f, head, 0, head.length, 0);
+  if (!head.subarray(0, CACHE_MAGIC.length).equals(CACHE_MAGIC)) return 'bad magic';
+  const hlen = head.readUInt32LE(CACHE_MAGIC.length);
+  if (head.length + hlen + 32 > total) return 'truncated header';
+  const hb = Buffer.alloc(hlen);
+  readFullSync(f, hb, 0, hlen, head.length);
+  let header: { version: number; key: string; size: number; channels: number; train: number; test: number };
+  try {
+    header = JSON.parse(hb.toString('utf8'));
+  } catch {
+    return 'unreadable header';
+  }
+  if (header.version !== CACHE_VERSION) return `version ${header.version}, expected ${CACHE_VERSION}`;
+  if (header.key !== key) return 'the files changed';
+  if (header.size !== size || header.channels !== 3) return 'other image size';
+  if (!Number.isSafeInteger(header.train) || !Number.isSafeInteger(header.test) || header.train < 0 || header.test < 0) return 'bad image counts';
+  const per = 3 * size * size;
+  const lay = layoutOf(head.length + hlen, header.train, header.test, per);
+  if (total - 32 !== lay.end) return `${total - 32} bytes, expected ${lay.end}`;
+  const digest = Buffer.alloc(32);
+  readFullSync(f, digest, 0, 32, lay.end);
+  if (!hashFd(f, lay.end).equals(digest)) return 'checksum mismatch';
+  const labelsAt = (n: number, pos: number): Int32Array => {
+    const labels = new Int32Array(n);
+    readFullSync(f, Buffer.from(labels.buffer), 0, 4 * n, pos);
+    return labels;
+  };
+  const trainLabels = labelsAt(header.train, lay.train - 4 * header.train);
+  const testLabels = labelsAt(header.test, lay.test - 4 * header.test);
+  for (const ls of [trainLabels, testLabels]) for (const l of ls) if (l < 0 || l >= classes) return `label ${l} out of range`;
+  return { train: { n: header.train, labels: trainLabels, pixelOffset: lay.train }, test: { n: header.test, labels: testLabels, pixelOffset: lay.test } };
+}
+
+/**
+ * Decodes every image straight into an open, empty cache file (the cache format, images at their
+ * offsets, `concurrency` at a time), then appends the SHA-256 of what was written and fsyncs.
+ */
+async function writeStreamCache(f: CacheFd, key: string, classNames: string[], size: number, fit: FolderFit, train: Entry[], test: Entry[], concurrency: number, emit: (e: FolderEvent) => void): Promise<StreamLayout> {
+  const per = 3 * size * size, hw = size * size;
+  const head = cacheHeader(key, classNames, size, train.length, test.length);
+  const lay = layoutOf(head.length, train.length, test.length, per);
+  const writeAt = (b: Uint8Array, pos: number) => {
+    for (let done = 0; done < b.length; ) done += fs.writeSync(f.fd, b, done, b.length - done, pos + done);
+  };
+  writeAt(head, 0);
+  const trainLabels = Int32Array.from(train, (e) => e.label), testLabels = Int32Array.from(test, (e) => e.label);
+  writeAt(new Uint8Array(trainLabels.buffer), lay.train - 4 * train.length);
+  writeAt(new Uint8Array(testLabels.buffer), lay.test - 4 * test.length);
+  const all = [...train.map((e, i) => ({ e, pos: lay.train + i * per })), ...test.map((e, i) => ({ e, pos: lay.test + i * per }))];
+  let next = 0, done = 0;
+  const worker = async () => {
+    const chw = Buffer.allocUnsafe(per);
+    for (;;) {
+      const i = next++;
+      if (i >= all.length) return;
+      const hwc = await decodeImage(all[i].e.file, size, fit);
+      for (let p = 0, q = 0; p < hw; p++, q += 3) {
+        chw[p] = hwc[q];
+        chw[hw + p] = hwc[q + 1];
+        chw[2 * hw + p] = hwc[q + 2];
+      }
+      writeAt(chw, all[i].pos);
+      done++;
+      emit({ kind: 'decode', file: all[i].e.file, done, total: all.length });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, all.length)) }, worker));
+  writeAt(hashFd(f, lay.end), lay.end);
+  fs.fsyncSync(f.fd);
+  return { train: { n: train.length, labels: trainLabels, pixelOffset: lay.train }, test: { n: test.length, labels: testLabels, pixelOffset: lay.test } };
+}
+
+/** The streamed dataset's splits: the validated cache when there is one, else a cache written now. */
+async function streamSplits(cacheFiles: string[], key: string, classNames: string[], size: number, fit: FolderFit, train: Entry[], test: Entry[], concurrency: number, emit: (e: FolderEvent) => void): Promise<{ f: CacheFd; lay: StreamLayout }> {
+  for (const file of cacheFiles) {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch {
+      continue;
+    }
+    const f = new CacheFd(fd, file);
+    let r: StreamLayout | string;
+    try {
+      r = checkCacheFd(f, key, size, classNames.length);
+    } catch (e) {
+      r = (e as Error).message;
+    }
+    if (typeof r === 'string') emit({ kind: 'cache', status: 'invalid', file, reason: r });
+    else {
+      emit({ kind: 'cache', status: 'hit', file });
+      return { f, lay: r };
+    }
+  }
+  if (cacheFiles.length) emit({ kind: 'cache', status: 'miss', file: cacheFiles[0] });
+  // write into a temporary file beside the first writable place, renamed into place when complete
+  const reasons: string[] = [];
+  for (const file of cacheFiles) {
+    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
+    let f: CacheFd;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      f = new CacheFd(fs.openSync(tmp, 'w+'), file);
+    } catch (e) {
+      reasons.push((e as Error).message);
+      continue;
+    }
+    try {
+      const lay = await writeStreamCache(f, key, classNames, size, fit, train, test, concurrency, emit);
+      fs.renameSync(tmp, file);
+      emit({ kind: 'cache', status: 'written', file });
+      return { f, lay };
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      const err = e as NodeJS.ErrnoException;
+      if (!/\b(ENOSPC|EDQUOT|EACCES|EPERM|EROFS)\b/.test(`${err.code ?? ''} ${err.message}`)) throw e;
+      reasons.push(`cannot write ${tmp}: ${err.message}`);
+    }
+  }
+  if (cacheFiles.length) emit({ kind: 'cache', status: 'unwritable', reason: reasons.join('; ') });
+  // no cache folder: an unlinked temporary file that lives as long as the dataset
+  const tmp = path.join(os.tmpdir(), `m2kd-folder-${process.pid}-${Date.now()}-${crypto.randomBytes(4).toString('hex')}.bin`);
+  const f = new CacheFd(fs.openSync(tmp, 'w+'), tmp);
+  fs.unlinkSync(tmp);
+  return { f, lay: await writeStreamCache(f, key, classNames, size, fit, train, test, concurrency, emit) };
+}
+
 /** The folder's cache file name for (root, size, fit), in each place it may be kept, in the order tried. */
 export function folderCacheFiles(root: string, size: number, fit: FolderFit, cacheDir?: string): string[] {
   const abs = path.resolve(root);
@@ -277,6 +554,21 @@ export async function loadFolderDataset(root: string, opts: FolderOptions = {}):
   const key = cacheKey(classNames, train, test, size, fit);
   const cacheFiles = opts.cacheDir === false ? [] : folderCacheFiles(absRoot, size, fit, opts.cacheDir);
   if (opts.cacheDir === false) emit({ kind: 'cache', status: 'disabled' });
+  const stream = opts.stream ?? false;
+  if (stream !== true && stream !== false && stream !== 'auto') throw new Error(`loadFolderDataset: stream must be true, false or 'auto', got ${JSON.stringify(stream)}`);
+  if (stream === true || (stream === 'auto' && (train.length + test.length) * 3 * size * size * 4 > STREAM_AUTO_BYTES)) {
+    const { f, lay } = await streamSplits(cacheFiles, key, classNames, size, fit, train, test, concurrency, emit);
+    const split = (l: StreamLayout['train']): ImageSet => ({
+      images: new Float32Array(0),
+      labels: l.labels,
+      n: l.n,
+      channels: 3,
+      height: size,
+      width: size,
+      stream: { store: new FolderStore(f, l.pixelOffset, l.n, size, size), rows: Int32Array.from({ length: l.n }, (_, i) => i) },
+    });
+    return { name, classes: classNames.length, classNames, train: split(lay.train), test: split(lay.test), source: absRoot };
+  }
   let decoded: Decoded | null = null;
   for (const f of cacheFiles) {
     let buf: Buffer;

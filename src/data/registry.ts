@@ -43,6 +43,8 @@ export interface LoadDatasetOptions {
   /** folder: resize mode and decoded-image cache folder (false: no cache) */
   fit?: FolderFit;
   cacheDir?: string | false;
+  /** folder: read batches from the decode cache on disk instead of holding the images (default 'auto': when they would pass 1 GiB as float32) */
+  stream?: boolean | 'auto';
   onEvent?: (e: FolderEvent) => void;
   /** mnist without a path: fraction of each built-in digit used for training (default 0.8) */
   trainFraction?: number;
@@ -94,7 +96,7 @@ export async function loadDataset(name: DatasetName | string, opts: LoadDatasetO
       break;
     }
     case 'folder':
-      ds = await loadFolderDataset(needPath(), { size: opts.size ?? 32, fit: opts.fit, cacheDir: opts.cacheDir, onEvent: opts.onEvent });
+      ds = await loadFolderDataset(needPath(), { size: opts.size ?? 32, fit: opts.fit, cacheDir: opts.cacheDir, onEvent: opts.onEvent, stream: opts.stream ?? 'auto' });
       break;
   }
   if (opts.trainPerClass !== undefined) ds.train = firstPerClass(ds.train, opts.trainPerClass, ds.classes);

@@ -5,7 +5,7 @@
 // per batch and an 'epoch' event and a checkpoint call per epoch.
 import { Tensor, Rng, tidy } from '../engine';
 import { SGD, MultiStepLR } from '../optim';
-import { ImageSet, imageSize, drawAugment, applyAugment } from '../data';
+import { ImageSet, imageSize, drawAugment, applyAugment, isStreamed, gatherImagesAsync } from '../data';
 import { scaleMilestones } from './config';
 import { Phase, PURPOSE, streamOf, yieldToLoop } from './run';
 import { batchLoss } from './targets';
@@ -60,17 +60,30 @@ export async function trainPhase(run: OrderRun, set: ImageSet, t: number, phase:
       const augRng = new Rng(cfg.seed, streamOf(PURPOSE.flip, run.o.orderIndex, t, phase === 'train' ? 0 : 1, e));
       const nb = set.n >= bs ? Math.floor(set.n / bs) + (set.n % bs >= 2 ? 1 : 0) : set.n >= 2 ? 1 : 0;
       let lossSum = 0, seen = 0;
+      // a streamed set: the next batch is read while this one trains
+      const streamed = isStreamed(set);
+      const batchIndex = (b: number) => perm.subarray(b * bs, b * bs + Math.min(bs, set.n - b * bs));
+      let next: Promise<Float32Array> | null = streamed && nb > 0 ? gatherImagesAsync(set, batchIndex(0)) : null;
+      next?.catch(() => undefined); // a failed read is reported when awaited, not as an unhandled rejection
       // the batch loop
       for (let b = 0; b < nb; b++) {
         run.checkAbort();
         const n = Math.min(bs, set.n - b * bs);
         const index = perm.subarray(b * bs, b * bs + n);
-        const raw = new Float32Array(n * sz);
+        let raw: Float32Array;
         const cols = new Int32Array(n);
-        for (let j = 0; j < n; j++) {
-          const i = index[j];
-          raw.set(set.images.subarray(i * sz, (i + 1) * sz), j * sz);
-          cols[j] = set.labels[i];
+        if (next) {
+          raw = await next;
+          next = b + 1 < nb ? gatherImagesAsync(set, batchIndex(b + 1)) : null;
+          next?.catch(() => undefined);
+          for (let j = 0; j < n; j++) cols[j] = set.labels[index[j]];
+        } else {
+          raw = new Float32Array(n * sz);
+          for (let j = 0; j < n; j++) {
+            const i = index[j];
+            raw.set(set.images.subarray(i * sz, (i + 1) * sz), j * sz);
+            cols[j] = set.labels[i];
+          }
         }
         const aug = drawAugment(n, { flip: cfg.flip, crop: cfg.crop }, augRng);
         const images = cfg.flip || cfg.crop > 0 ? applyAugment(raw, { n, channels: set.channels, height: set.height, width: set.width }, aug) : raw;

@@ -129,9 +129,16 @@ function writeStateFolder(tmp: string, run: OrderRun, config: unknown): void {
   }
   let exMeta: unknown = null;
   if (run.exemplars && run.exemplars.size > 0) {
-    const st = run.exemplars.toState();
-    put('exemplars.safetensors', encodeSafetensors(new Map([['images', f32Entry(st.images, [st.images.length])]])));
-    exMeta = st.meta;
+    // as stored (u8 codes + palettes) when the memory holds codes, else float32 images
+    const cs = run.exemplars.toCompactState();
+    if (cs) {
+      put('exemplars.safetensors', encodeSafetensors(new Map([['codes', { dtype: 'U8', shape: [cs.codes.length], data: cs.codes }], ['palette', f32Entry(cs.palette, [cs.palette.length])]])));
+      exMeta = cs.meta;
+    } else {
+      const st = run.exemplars.toState();
+      put('exemplars.safetensors', encodeSafetensors(new Map([['images', f32Entry(st.images, [st.images.length])]])));
+      exMeta = st.meta;
+    }
   }
   const state: StateJson = {
     format: FORMAT,
@@ -273,7 +280,11 @@ function loadRunStateUnchecked(dir: string, run: OrderRun): void {
   }
   if (st.exemplars && run.exemplars) {
     const ent = read('exemplars.safetensors');
-    run.exemplars = ExemplarMemory.fromState({ meta: st.exemplars as never, images: entryF32(ent.get('images'), 'exemplars') });
+    const codes = ent.get('codes');
+    if (codes) {
+      if (codes.dtype !== 'U8') throw new Error(`checkpoint: tensor 'codes' is ${codes.dtype}, not U8`);
+      run.exemplars = ExemplarMemory.fromState({ meta: st.exemplars as never, codes: new Uint8Array(codes.data), palette: entryF32(ent.get('palette'), 'palette') });
+    } else run.exemplars = ExemplarMemory.fromState({ meta: st.exemplars as never, images: entryF32(ent.get('images'), 'exemplars') });
   }
   if (fs.existsSync(path.join(dir, 'momentum.safetensors')) && st.position.epochsDone > 0) {
     const ent = read('momentum.safetensors');

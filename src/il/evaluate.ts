@@ -3,7 +3,7 @@
 // group, forgetting and the confusion matrix; and the bytes the method keeps beyond the current
 // model (the paper's Table 2), counted from what is stored.
 import { Tensor, tidy, noGrad } from '../engine';
-import { imageSize } from '../data';
+import { rangeImages } from '../data';
 import { snapshotBytes } from '../prune/snapshot';
 import type { StepResult, MemoryBreakdown } from './results';
 import { Evaluator, forgettingSummary } from './metrics';
@@ -18,14 +18,13 @@ export async function evaluateStep(run: OrderRun, t: number): Promise<StepResult
   const groupOf = new Int32Array(c);
   for (let j = 0; j < c; j++) groupOf[j] = Math.floor(j / run.o.cfg.classesPerStep);
   const ev = new Evaluator({ classes: c, groupOf, groups: t });
-  const sz = imageSize(test);
   const bs = run.o.cfg.evalBatchSize;
   const seenClasses = run.o.order.order.slice(0, c);
   const means = run.exemplars ? classMeans(run.model, run.exemplars, bs, seenClasses) : null;
   run.model.eval();
   for (let b = 0; b < test.n; b += bs) {
     const n = Math.min(bs, test.n - b);
-    const images = test.images.slice(b * sz, (b + n) * sz);
+    const images = rangeImages(test, b, n);
     let scores: Float32Array;
     if (means) {
       const ef = extractFeatures(run.model, { images, n, channels: test.channels, height: test.height, width: test.width }, bs, { flip: false });

@@ -10,7 +10,7 @@
 // storedBytesU8() is the paper-style size (u8 pixels + int32 labels, no palette): the number for
 // MemoryBreakdown.exemplars. With palette storage the two differ only by the palettes (<= 1 KiB
 // per channel).
-import type { ImageSet } from '../data/dataset';
+import type { ImageSet, ImageStore } from '../data/dataset';
 import { fail, checkInt } from '../engine/errors';
 import { ImageBatch, checkBatch } from './features';
 import { Palette } from './palette';
@@ -236,6 +236,48 @@ export class ExemplarMemory {
     }
     const dims = this.dims ?? { channels: 0, height: 0, width: 0 };
     return { images, labels, n, ...dims };
+  }
+
+  /**
+   * All exemplars as a streamed ImageSet (same order and labels as imageSet()) whose images are
+   * decoded from the memory's own arrays (u8 codes or floats) batch by batch instead of copied
+   * whole: for training sets of images too large to hold as floats. It reads the arrays as they
+   * are now; later reduce() and add() calls make new arrays and leave these intact.
+   */
+  streamedSet(): ImageSet {
+    const n = this.size, size = this.imageSize;
+    const dims = this.dims ?? { channels: 0, height: 0, width: 0 };
+    const parts = this.order.map((c) => this.store.get(c)!);
+    const pal = this.palettes ? this.palettes.map((p) => p.values.slice(0, p.size)) : null;
+    const labels = new Int32Array(n);
+    const starts: number[] = [];
+    let k = 0;
+    this.order.forEach((c, j) => {
+      starts.push(k);
+      labels.fill(c, k, k + parts[j].length / size);
+      k += parts[j].length / size;
+    });
+    const hw = dims.height * dims.width;
+    const store: ImageStore = {
+      n,
+      ...dims,
+      read(rows, out) {
+        for (let j = 0; j < rows.length; j++) {
+          const r = rows[j];
+          if (!(r >= 0 && r < n)) fail('ExemplarMemory.streamedSet', `row ${r} outside [0, ${n})`);
+          let q = parts.length - 1;
+          while (q > 0 && r < starts[q]) q--;
+          const a = parts[q], src = (r - starts[q]) * size, dst = j * size;
+          if (a instanceof Float32Array) out.set(a.subarray(src, src + size), dst);
+          else
+            for (let c = 0; c < dims.channels; c++) {
+              const v = pal![c], s0 = src + c * hw, d0 = dst + c * hw;
+              for (let p = 0; p < hw; p++) out[d0 + p] = v[a[s0 + p]];
+            }
+        }
+      },
+    };
+    return { images: new Float32Array(0), labels, n, ...dims, stream: { store, rows: Int32Array.from({ length: n }, (_, i) => i) } };
   }
 
   /**

@@ -3,6 +3,7 @@
 import { Tensor, tidy, noGrad, ops } from '../engine';
 import type { ResNet } from '../nn';
 import { fail, checkInt } from '../engine/errors';
+import { StreamedImages, rangeImages } from '../data/dataset';
 
 /** Images without labels: [n, channels, height, width] row-major. An ImageSet is one. */
 export interface ImageBatch {
@@ -11,6 +12,8 @@ export interface ImageBatch {
   channels: number;
   height: number;
   width: number;
+  /** streamed: `images` is empty and the pixels are read from the store (see data/dataset.ts) */
+  stream?: StreamedImages;
 }
 
 export function checkBatch(fn: string, b: ImageBatch): number {
@@ -20,6 +23,10 @@ export function checkBatch(fn: string, b: ImageBatch): number {
   checkInt(fn, 'width', b.width, 1);
   const size = b.channels * b.height * b.width;
   if (!(b.images instanceof Float32Array)) fail(fn, 'images must be a Float32Array');
+  if (b.stream) {
+    if (b.stream.rows.length !== b.n) fail(fn, `${b.stream.rows.length} streamed rows for ${b.n} images`);
+    return size;
+  }
   if (b.images.length !== b.n * size)
     fail(fn, `${b.images.length} values do not form [${b.n}, ${b.channels}, ${b.height}, ${b.width}] (${b.n * size} expected)`);
   return size;
@@ -76,7 +83,7 @@ export function extractFeatures(model: ResNet, images: ImageBatch, batchSize = 1
         // one, so peak memory is one forward's (two forwards in one scope ran slower on CPU)
         const run = (flip: boolean): Float32Array =>
           tidy(() => {
-            const x = Tensor.fromArray(images.images.subarray(b * size, (b + nb) * size), [nb, images.channels, images.height, images.width], { device });
+            const x = Tensor.fromArray(images.stream ? rangeImages(images, b, nb) : images.images.subarray(b * size, (b + nb) * size), [nb, images.channels, images.height, images.width], { device });
             const f = model.forwardAll(flip ? ops.hflip(x) : x).features;
             if (f.shape.length !== 2 || f.shape[0] !== nb || f.shape[1] !== d)
               fail(fn, `the model returned features [${f.shape.join(',')}], expected [${nb}, ${d}]`);

@@ -3,6 +3,7 @@
 import type { ResNet } from '../nn';
 import { fail, checkInt } from '../engine/errors';
 import { ImageBatch, checkBatch, extractFeatures } from './features';
+import { gatherImages } from '../data/dataset';
 
 /**
  * iCaRL's herding (the paper's Algorithm 4, "ConstructExemplarSet"): with μ the mean of the n
@@ -62,6 +63,7 @@ export function selectExemplars(model: ResNet, classImages: ImageBatch, m: numbe
   const ef = extractFeatures(model, classImages, batchSize, { flip: false });
   const indices = herding(ef.features, ef.n, ef.d, m);
   const images = new Float32Array(m * size);
-  indices.forEach((i, j) => images.set(classImages.images.subarray(i * size, (i + 1) * size), j * size));
+  if (classImages.stream) gatherImages(classImages, indices, images);
+  else indices.forEach((i, j) => images.set(classImages.images.subarray(i * size, (i + 1) * size), j * size));
   return { indices, exemplars: { images, n: m, channels: classImages.channels, height: classImages.height, width: classImages.width } };
 }

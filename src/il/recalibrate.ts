@@ -2,7 +2,7 @@
 // re-estimated from the step's training images. No weight changes.
 import { Tensor, tidy, noGrad } from '../engine';
 import { BatchNorm2d, Module } from '../nn';
-import { ImageSet, imageSize } from '../data';
+import { ImageSet, rangeImages } from '../data';
 import { yieldToLoop } from './run';
 
 /**
@@ -18,7 +18,6 @@ export async function recalibrateBatchNorm(model: Module & { forward(x: Tensor):
     b.runningVar.set(new Float32Array(b.channels).fill(1));
   }
   model.train();
-  const sz = imageSize(set);
   const bs = batchSize;
   try {
     let i = 0;
@@ -26,7 +25,7 @@ export async function recalibrateBatchNorm(model: Module & { forward(x: Tensor):
       const n = Math.min(bs, set.n - b);
       if (n < 2) break;
       for (const l of bns) l.momentum = 1 / (i + 1);
-      noGrad(() => tidy(() => void model.forward(Tensor.fromArray(set.images.slice(b * sz, (b + n) * sz), [n, set.channels, set.height, set.width]))));
+      noGrad(() => tidy(() => void model.forward(Tensor.fromArray(rangeImages(set, b, n), [n, set.channels, set.height, set.width]))));
       await yieldToLoop();
     }
   } finally {

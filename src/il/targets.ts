@@ -1,6 +1,6 @@
 // The targets and the loss of one training batch (the paper's losses): sigmoid BCE with logits,
 // summed over the seen units and divided by batch × the dataset's class count (iCaRL's fixed
-// output layer scale). Main head: teachers' outputs on the old columns (distillation), labels on
+// output layer scale; --loss-norm seen: by batch × the classes seen, C_t, for every term). Main head: teachers' outputs on the old columns (distillation), labels on
 // the new ones; L = L_MMD(main) + λ (distillation of the auxiliary head on old groups +
 // α · BCE(aux, labels)).
 import { Tensor, ops } from '../engine';
@@ -14,7 +14,7 @@ export function batchLoss(run: OrderRun, x: Tensor, cols: Int32Array, flips: Uin
   const n = x.shape[0];
   const c = run.seenAfter(t);
   const cold = run.seenAfter(t - 1);
-  const denom = n * run.o.dataset.classes;
+  const denom = n * (cfg.lossNorm === 'seen' ? c : run.o.dataset.classes);
   const teach: TeacherTargets | null = needsTeachers(m, t) ? run.teachers.batchTargets(x, index, flips, t) : null;
   // main targets: teachers on old columns (distillation), labels elsewhere
   const tMain = new Float32Array(n * c);

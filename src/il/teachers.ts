@@ -6,7 +6,7 @@
 // outputs equal the ones computed on the fly). Released at the end of the step.
 import { Tensor, tidy, noGrad, ops } from '../engine';
 import type { ResNet32Aux } from '../nn';
-import { ImageSet, imageSize } from '../data';
+import { ImageSet, rangeImages } from '../data';
 import { MaskedTeacherBank, SnapshotTeachers } from '../prune/teacherBank';
 import type { TeacherSource, TeacherRequest } from '../prune/types';
 import { needsTeachers, teacherRequests } from './methods';
@@ -95,7 +95,6 @@ export class StepTeachers {
     const main = new Float32Array(set.n * flips * cold);
     const aux = new Float32Array(set.n * flips * cold);
     const bs = run.o.cfg.evalBatchSize;
-    const sz = imageSize(set);
     const total = Math.ceil(set.n / bs) * flips;
     let done = 0;
     for (let b = 0; b < set.n; b += bs) {
@@ -103,7 +102,7 @@ export class StepTeachers {
       for (let f = 0; f < flips; f++) {
         run.checkAbort();
         const tt = tidy(() => {
-          let x = Tensor.fromArray(set.images.slice(b * sz, (b + n) * sz), [n, set.channels, set.height, set.width]);
+          let x = Tensor.fromArray(rangeImages(set, b, n), [n, set.channels, set.height, set.width]);
           if (f === 1) x = ops.hflip(x, null);
           return this.targets(x, t);
         });

@@ -8,7 +8,7 @@
 import { Tensor, Rng, ops } from '../engine';
 import { ResNet32Aux } from '../nn';
 import type { SGD } from '../optim';
-import { ImageSet, subsetClasses } from '../data';
+import { ImageSet, subsetClasses, concatSets } from '../data';
 import { StepMasks } from '../prune/masks';
 import { takeStepSnapshot } from '../prune/teacherBank';
 import type { StepSnapshot } from '../prune/types';
@@ -99,6 +99,7 @@ export class OrderRun {
   /** The training images of step t (labels = head columns), plus exemplars. */
   stepTrainSet(t: number): ImageSet {
     const fresh = subsetClasses(this.o.dataset.train, this.groups[t - 1]);
+    if (fresh.stream && this.exemplars && this.exemplars.size > 0) return this.toColumns(concatSets(fresh, this.exemplars.streamedSet()));
     const ex = this.exemplars && this.exemplars.size > 0 ? this.exemplars.imageSet() : null;
     if (!ex) return this.toColumns(fresh);
     const images = new Float32Array(fresh.images.length + ex.images.length);
