@@ -7,6 +7,7 @@ import { ProgressBar } from './progress';
 import { reportCommand, compareCommand, REPORT_USAGE } from '../report/commands';
 import { trainCommand, TRAIN_USAGE } from './train';
 import { sweepCommand, SWEEP_USAGE } from './sweep';
+import { memoryCommand, MEMORY_USAGE } from './memory';
 import { runtimeInfo, setThreads, checkDevice, cudaInfo } from '../engine';
 import type { Device } from '../engine';
 import { ResNet32 } from '../nn';
@@ -21,6 +22,7 @@ usage:
 ${TRAIN_USAGE}
 ${SWEEP_USAGE}
 ${REPORT_USAGE}
+${MEMORY_USAGE}
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
   m2kd train-mnist [options]        plain (not incremental) ResNet-32 training on the built-in MNIST digits
       --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
@@ -165,7 +167,7 @@ function bench(sub: string | undefined, f: Flags): void {
     console.log(`    ${c.shape.padEnd(22)} ${c.forward_gflops.toFixed(1).padStart(6)} ${c.backward_data_gflops.toFixed(1).padStart(6)} ${c.backward_weight_gflops.toFixed(1).padStart(6)}`);
 }
 
-const COMMANDS = ['train', 'sweep', 'report', 'compare', 'doctor', 'train-mnist', 'bench'];
+const COMMANDS = ['train', 'sweep', 'report', 'compare', 'memory', 'doctor', 'train-mnist', 'bench'];
 
 /** One command's usage: its blocks of HELP (the lines from `  m2kd <cmd> ` to the next command). */
 export function commandUsage(cmd: string): string {
@@ -198,6 +200,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'doctor':
         doctor(f);
+        break;
+      case 'memory':
+        memoryCommand(f);
         break;
       case 'train':
         await trainCommand(f, argv);
