@@ -239,7 +239,7 @@ t.test('ResNet-18: the bank rebuilds every past model as it was saved (stem 7x7/
         const dm = maxAbsDiff(outs[i].main.toFloat32(), w.logits.toFloat32());
         const da = maxAbsDiff(outs[i].aux.toFloat32(), w.auxLogits.toFloat32());
         worst = Math.max(worst, dm, da);
-        t.ok(dm <= 1e-4 && da <= 1e-4, `[${level}] ResNet-18 teacher ${r.step}: max |diff| main ${dm.toExponential(2)} aux ${da.toExponential(2)} <= 1e-4`);
+        t.ok(dm <= 1e-5 && da <= 1e-5, `[${level}] ResNet-18 teacher ${r.step}: max |diff| main ${dm.toExponential(2)} aux ${da.toExponential(2)} <= 1e-5`);
       });
     } finally {
       setSimd(BEST);
