@@ -119,8 +119,9 @@ function chainConvs(c: Chain): ConvLayer[] {
 /**
  * Bytes a chunk of images may take per live activation (K models, the largest layer, the blocked
  * layout's padded planes): batches above it run in chunks, so that ResNet-18 at 224x224 with many
- * teachers stays bounded. ResNet-32 at 32x32 (74 KiB per image and model) never chunks at the
- * usual batch sizes.
+ * teachers stays bounded (its stem output: 3.3 MB per image and model; chunks of 64 images for
+ * one teacher, of one vector of 16 images (AVX-512) for 9). ResNet-32 at 32x32 (74 KB per image
+ * and model) chunks only beyond about 3,400 image-models (e.g. 9 teachers on 400 images).
  */
 export const BANK_CHUNK_BYTES = 256 * 1024 * 1024;
 
@@ -212,8 +213,6 @@ export class MaskedTeacherBank implements TeacherSource {
   private readonly pool: Chain['pool'];
   private readonly auxBlock: number;
   private readonly blocks: { block: BasicBlock; c1: BankConv; c2: BankConv; ds: BankConv | null }[];
-  /** floats per image and model of the largest activation at the last input size (for chunking) */
-  private readonly widest: number;
   private readonly snaps = new Map<number, StepSnapshot>();
   /** folded BN per (bn name, step) */
   private readonly folded = new Map<string, { scale: Float32Array; shift: Float32Array }>();
@@ -241,7 +240,6 @@ export class MaskedTeacherBank implements TeacherSource {
     const chain = convLayers(model);
     this.pool = chain.pool;
     this.auxBlock = chain.auxBlock;
-    this.widest = Math.max(...model.stageChannels, model.conv1.outChannels);
     const known = new Set(chainConvs(chain).map((l) => `${l.name}.weight`));
     for (const k of masks.keys()) if (!known.has(k)) throw new Error(`${where}: mask '${k}' names no conv weight of the model`);
     const made: ops.MaskedConvPlan[] = [];
@@ -316,13 +314,27 @@ export class MaskedTeacherBank implements TeacherSource {
   }
 
   /**
-   * Images per chunk for K models on inputs of h x w: the stem's output (the widest plane of
-   * either network, padded) bounds every activation of the chain.
+   * Images per chunk for K models on inputs of h x w: the largest activation of the chain (its
+   * planes stored with a 1-pixel ring) times K stays under chunkBytes; whole vectors of images,
+   * so that chunking changes no output bit (every image is computed in its own lane).
    */
   chunkImages(K: number, h: number, w: number): number {
+    const out = (x: number, c: Conv2d | { kernelSize: number; stride: number; padding: number }) => Math.floor((x + 2 * c.padding - c.kernelSize) / c.stride) + 1;
     const s = this.stem.layer.conv;
-    const oh = Math.floor((h + 2 * s.padding - s.kernelSize) / s.stride) + 1, ow = Math.floor((w + 2 * s.padding - s.kernelSize) / s.stride) + 1;
-    const perImage = K * this.widest * (oh + 2) * (ow + 2) * 4;
+    let oh = out(h, s), ow = out(w, s);
+    let floats = s.outChannels * (oh + 2) * (ow + 2);
+    if (this.pool) {
+      const p = { kernelSize: this.pool.kernel, stride: this.pool.stride, padding: this.pool.pad };
+      oh = out(oh, p);
+      ow = out(ow, p);
+    }
+    for (const b of this.blocks) {
+      const c = b.c1.layer.conv;
+      oh = out(oh, c);
+      ow = out(ow, c);
+      floats = Math.max(floats, c.outChannels * (oh + 2) * (ow + 2));
+    }
+    const perImage = K * floats * 4;
     const lanes = ops.maskedConvLanes();
     return Math.max(lanes, Math.floor(this.chunkBytes / perImage / lanes) * lanes);
   }
