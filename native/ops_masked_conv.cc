@@ -1,5 +1,5 @@
 // Bindings of the fused masked convolution (teacher bank): plan building, the forward, and the
-// two ops of the bank's blocked activation layout (option-A shortcut, global average pool).
+// ops of the bank's blocked activation layout (option-A shortcut, max pool, global average pool).
 // Checks every shape, dtype and buffer size, then calls the kernels on the CPU exec. The plan is
 // an i32 buffer owned by the caller (engine: MaskedConvPlan), so its lifetime is the engine's.
 // Tuning (MaskedConvParams) comes as optional trailing numbers; absent = the kernel's defaults.
@@ -45,8 +45,9 @@ M2KD_OP(masked_conv_build_plan) {
 
 // masked_conv_forward(plan(i32), x, steps(Int32Array), scale, shift, residual|-1, y,
 //                     k, n, c, h, w, o, kh, kw, stride, pad, relu, shared,
-//                     inBlocked?, outBlocked?, outPad?, posTile?)
-// Blocked tensors (m2kd_kernels.h): x stored with padding = pad, y and residual with outPad.
+//                     inBlocked?, outBlocked?, outPad?, posTile?, inPad?)
+// Blocked tensors (m2kd_kernels.h): x stored with padding inPad (default = pad; >= pad), y and
+// residual with outPad.
 M2KD_OP(masked_conv_forward) {
   Args a(info, "masked_conv_forward");
   MaskedConvShape s{};
@@ -60,6 +61,7 @@ M2KD_OP(masked_conv_forward) {
   s.out_pad = given(info, 21) ? a.i64(21, "outPad") : 0;
   MaskedConvParams prm;
   if (given(info, 22)) prm.pos_tile = int(a.i64(22, "posTile"));
+  s.in_pad = given(info, 23) ? a.i64(23, "inPad") : -1;
   a.set_shapes("x" + (s.shared_input ? dims({s.n, s.c, s.h, s.w}) : dims({s.k, s.n, s.c, s.h, s.w})) + " w" +
                dims({s.o, s.c, s.kh, s.kw}) + " K=" + std::to_string(s.k) + " stride " + std::to_string(s.stride) +
                " pad " + std::to_string(s.pad) + (s.in_blocked ? " x blocked" : "") +
@@ -69,13 +71,15 @@ M2KD_OP(masked_conv_forward) {
   a.require(s.stride > 0 && s.pad >= 0, "stride must be > 0 and pad >= 0");
   a.require(s.out_pad >= 0 && (s.out_blocked || s.out_pad == 0), "outPad must be >= 0 (and 0 unless y is blocked)");
   a.require(prm.pos_tile >= 0, "posTile must be >= 0");
+  a.require(s.in_pad < 0 || (s.in_blocked && s.in_pad >= s.pad), "inPad must be >= pad, and only for a blocked x");
+  const int64_t ipad = s.in_blocked && s.in_pad >= 0 ? s.in_pad : s.pad;
   a.require(s.h + 2 * s.pad >= s.kh && s.w + 2 * s.pad >= s.kw, "kernel larger than the padded input");
   s.oh = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
   s.ow = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
   const Isa isa = cpu().isa();
   const int64_t V = masked_conv_lanes(isa);
   // the kernel's per-block tap offsets are int32
-  a.require((s.h + 2 * s.pad) * (s.w + 2 * s.pad) * s.c * V < (int64_t(1) << 31),
+  a.require((s.h + 2 * ipad) * (s.w + 2 * ipad) * s.c * V < (int64_t(1) << 31),
             "input planes too large for the masked convolution");
   const int32_t* plan = a.buf<int32_t>(0, "plan", DType::i32, 8);
   a.require(plan[0] == 0x4D4B4332 && plan[1] == s.o && plan[2] == s.c && plan[3] == s.kh && plan[4] == s.kw,
@@ -92,7 +96,7 @@ M2KD_OP(masked_conv_forward) {
     a.require(steps[k] >= 0 && steps[k] <= kMaskedConvMaxStep,
               "steps[" + std::to_string(k) + "] = " + std::to_string(steps[k]) + " is outside [0, 255]");
   const int64_t kin = s.shared_input ? 1 : s.k;
-  const int64_t xcount = s.in_blocked ? masked_blocked_floats(isa, kin, s.n, s.c, s.h, s.w, s.pad)
+  const int64_t xcount = s.in_blocked ? masked_blocked_floats(isa, kin, s.n, s.c, s.h, s.w, ipad)
                                       : kin * s.n * s.c * s.h * s.w;
   const float* x = a.f32(1, "x", xcount);
   const float* scale = a.f32(3, "scale", s.k * s.o);
@@ -136,6 +140,26 @@ M2KD_OP(masked_blocked_shortcut_a) {
                    masked_blocked_floats(isa, k, n, c + before + after, (h + stride - 1) / stride,
                                          (w + stride - 1) / stride, op));
   masked_blocked_shortcut_a(cpu(), k, n, c, h, w, ip, stride, before, after, op, x, y);
+  return info.Env().Undefined();
+}
+
+// masked_blocked_maxpool(x, y, k, n, c, h, w, inPad, kernel, stride, pad, outPad)
+M2KD_OP(masked_blocked_maxpool) {
+  Args a(info, "masked_blocked_maxpool");
+  const int64_t k = a.i64(2, "k"), n = a.i64(3, "n"), c = a.i64(4, "c"), h = a.i64(5, "h"), w = a.i64(6, "w");
+  const int64_t ip = a.i64(7, "inPad"), kernel = a.i64(8, "kernel"), stride = a.i64(9, "stride"), pad = a.i64(10, "pad"),
+                op = a.i64(11, "outPad");
+  a.set_shapes("x blocked" + dims({k, n, c, h, w}) + " kernel " + std::to_string(kernel) + " stride " +
+               std::to_string(stride) + " pad " + std::to_string(pad));
+  a.require(k > 0 && n > 0 && c > 0 && h > 0 && w > 0 && kernel > 0 && stride > 0 && ip >= 0 && op >= 0 && pad >= 0,
+            "dimensions, kernel and stride must be positive, paddings >= 0");
+  a.require(pad < kernel, "pad must be smaller than the kernel");
+  a.require(h + 2 * pad >= kernel && w + 2 * pad >= kernel, "kernel larger than the padded input");
+  const int64_t ho = (h + 2 * pad - kernel) / stride + 1, wo = (w + 2 * pad - kernel) / stride + 1;
+  const Isa isa = cpu().isa();
+  const float* x = a.f32(0, "x", masked_blocked_floats(isa, k, n, c, h, w, ip));
+  float* y = a.f32(1, "y", masked_blocked_floats(isa, k, n, c, ho, wo, op));
+  masked_blocked_maxpool(cpu(), k, n, c, h, w, ip, kernel, stride, pad, op, x, y);
   return info.Env().Undefined();
 }
 

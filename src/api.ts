@@ -7,7 +7,8 @@ import * as path from 'path';
 import { loadDataset, ImageDataset, datasetName } from './data';
 import { runtimeInfo } from './engine';
 import { Experiment, ExperimentOptions } from './il/experiment';
-import { IlConfig, LossNorm, defaultConfig, defaultLr, scaleMilestones, PAPER_CIFAR100 } from './il/config';
+import { IlConfig, LossNorm, defaultConfig, defaultLr, scaleMilestones, PAPER_CIFAR100, PAPER_IMAGENET100 } from './il/config';
+import { parseArch, defaultArch } from './nn/auxnet';
 import { MethodSpec, parseMethods } from './il/methods';
 import { ClassOrder, randomOrder, parseOrder } from './il/protocol';
 import type { IlEvent } from './il/trainer';
@@ -49,8 +50,12 @@ export interface TrainOptions {
   /** output folder (results.json, plots, checkpoints); null: write nothing */
   out?: string | null;
   resume?: boolean;
-  /** 'paper-cifar100': the paper's CIFAR-100 recipe */
+  /** 'paper-cifar100': the paper's CIFAR-100 recipe; 'paper-imagenet100': its iILSVRC-small recipe (a folder of 100 classes) */
   preset?: string;
+  /** --arch: resnet32 or resnet18 (default: resnet18 for images of side >= 64, else resnet32) */
+  arch?: string;
+  /** --size: image side a folder data set is resized to (default 32; the ImageNet preset 224) */
+  size?: number;
   teacherCache?: boolean;
   /** re-estimate BatchNorm statistics at the end of each step (default: on for mnist, fashion-mnist) */
   bnRecalibrate?: boolean;
@@ -84,8 +89,19 @@ export interface TrainOutcome {
   files: string[];
 }
 
-export const PRESETS: Record<string, { dataset: string; classesPerStep: number; config: Partial<IlConfig> }> = {
+export interface Preset {
+  dataset: string;
+  classesPerStep: number;
+  config: Partial<IlConfig>;
+  /** image side for folder data sets */
+  size?: number;
+  /** the metric tables and plots lead with (the paper: top-1 on CIFAR-100, top-5 on iILSVRC-small) */
+  headline?: 'top1' | 'top5';
+}
+
+export const PRESETS: Record<string, Preset> = {
   'paper-cifar100': { dataset: 'cifar100', classesPerStep: 10, config: PAPER_CIFAR100 },
+  'paper-imagenet100': { dataset: 'folder', classesPerStep: 10, config: PAPER_IMAGENET100, size: 224, headline: 'top5' },
 };
 
 /** The configuration a train call would use (after presets and defaults), without running. */
@@ -124,6 +140,7 @@ export function resolveConfig(opts: TrainOptions, datasetClasses: number): IlCon
   set('lossNorm', opts.lossNorm);
   // the default lr follows the normalisation (defaultLr) unless one is given
   if (opts.lr === undefined && opts.config?.lr === undefined && cfg.lossNorm === 'seen') cfg.lr = defaultLr(datasetClasses, cps, 'seen');
+  if (opts.arch !== undefined) cfg.arch = parseArch(opts.arch);
   cfg = { ...cfg, ...(opts.config ?? {}) };
   return cfg;
 }
@@ -153,7 +170,9 @@ function checkDevice(device: string | undefined): void {
 /** Loads the dataset a train call names. */
 export async function loadTrainDataset(opts: TrainOptions): Promise<ImageDataset> {
   const preset = opts.preset ? PRESETS[opts.preset] : undefined;
-  return loadDataset(opts.dataset ?? preset?.dataset ?? 'mnist', { path: opts.data, trainPerClass: opts.trainPerClass, testPerClass: opts.testPerClass, stream: opts.stream });
+  const size = opts.size ?? preset?.size;
+  if (size !== undefined && (!Number.isInteger(size) || size < 1)) throw new Error(`size must be a positive integer, got ${size}`);
+  return loadDataset(opts.dataset ?? preset?.dataset ?? 'mnist', { path: opts.data, trainPerClass: opts.trainPerClass, testPerClass: opts.testPerClass, stream: opts.stream, ...(size !== undefined ? { size } : {}) });
 }
 
 function prepareOut(out: string | null | undefined, resume: boolean | undefined): string | null {
@@ -186,7 +205,12 @@ export async function createExperiment(opts: TrainOptions, extraMethods?: { spec
   const out = prepareOut(opts.out, opts.resume);
   const dataset = await loadTrainDataset(opts);
   const base = resolveConfig(opts, dataset.classes);
-  const cfgOf = (m: MethodSpec): IlConfig => extraMethods?.find((e) => e.spec === m)?.config ?? base;
+  // the backbone follows the images unless asked for (recorded in results.json's config)
+  const side = Math.min(dataset.train.height, dataset.train.width);
+  if (base.arch === undefined) base.arch = defaultArch(side);
+  const withArch = (c: IlConfig): IlConfig => (c.arch === undefined ? { ...c, arch: base.arch } : c);
+  const cfgOf = (m: MethodSpec): IlConfig => withArch(extraMethods?.find((e) => e.spec === m)?.config ?? base);
+  const preset = opts.preset ? PRESETS[opts.preset] : undefined;
   const eo: ExperimentOptions = {
     dataset,
     methods,
@@ -197,6 +221,7 @@ export async function createExperiment(opts: TrainOptions, extraMethods?: { spec
     checkpointEvery: opts.checkpointEvery,
     command: opts.command,
     signal: opts.signal,
+    headline: preset?.headline,
   };
   return { experiment: new Experiment(eo), dataset, out };
 }

@@ -31,6 +31,8 @@ export type MaskedConvDims = [
   stride: number, pad: number, relu: boolean, shared: boolean,
   // CPU only, optional: the bank's blocked layout (ops/maskedConv.ts MaskedBlocked) and the position tile
   inBlocked?: boolean, outBlocked?: boolean, outPad?: number, posTile?: number,
+  // the padding a blocked x is stored with (>= pad; default pad)
+  inPad?: number,
 ];
 
 export interface MemoryStats {
@@ -208,6 +210,9 @@ export interface NativeAddon {
   /** option-A shortcut on blocked tensors (stride, zero channels before/after) */
   masked_blocked_shortcut_a(x: Handle, y: Handle, k: number, n: number, c: number, h: number, w: number, pad: number,
     stride: number, before: number, after: number, outPad: number): void;
+  /** max pooling on blocked tensors (positions outside the image skipped) */
+  masked_blocked_maxpool(x: Handle, y: Handle, k: number, n: number, c: number, h: number, w: number, inPad: number,
+    kernel: number, stride: number, pad: number, outPad: number): void;
   /** global average pool of a blocked tensor into [K*N, C] */
   masked_blocked_avgpool(x: Handle, y: Handle, k: number, n: number, c: number, h: number, w: number, pad: number): void;
   masked_conv_forward(plan: number, x: Handle, steps: ArrayLike<number>, scale: Handle, shift: Handle,

@@ -15,7 +15,7 @@ async function run(argv: string[]): Promise<{ code: number; out: string }> {
   }
 }
 
-const commands = ['train', 'sweep', 'report', 'compare', 'doctor', 'train-mnist', 'bench'];
+const commands = ['train', 'sweep', 'report', 'compare', 'memory', 'doctor', 'train-mnist', 'bench'];
 
 t.test('every command prints its own usage for --help, -h and help <command>', async (t) => {
   for (const cmd of commands) {
@@ -31,4 +31,5 @@ t.test('every command prints its own usage for --help, -h and help <command>', a
   t.notMatch(commandUsage('train'), /m2kd sweep/, 'train does not print sweep');
   t.match(commandUsage('bench'), /m2kd bench train[\s\S]*m2kd bench reconstruct/, 'bench lists both benchmarks');
   t.match(commandUsage('train'), /--dataset/, 'train lists its options');
+  t.match(commandUsage('memory'), /--arch resnet32\|resnet18[\s\S]*--image-bytes/, 'memory lists its options');
 });

@@ -192,13 +192,64 @@ t.test('blocked layout: a chain of maskedConv2dBlocked, shortcut and pool equals
       const gp = ops.maskedAvgPoolBlocked(g1);
       tt.same([...gp.shape], [K * n, 16], 'pool shape');
       close(tt, gp.toFloat32(), pool.toFloat32(), { atol: 1e-5, rtol: 1e-5 }, 'average pool');
-      tt.throws(() => ops.maskedConv2dBlocked(g0, steps, { padding: 0, ...b1, plan: c1.plan }), /stored with padding 1 but the conv pads 0/);
+      const g0p0 = ops.maskedConv2dBlocked(x, steps, { padding: 1, ...b0, relu: true, plan: stem.plan, outPad: 0 });
+      tt.throws(() => ops.maskedConv2dBlocked(g0p0, steps, { padding: 1, ...b1, plan: c1.plan }), /stored with padding 0 but the conv pads 1/);
+      g0p0.dispose();
       tt.throws(() => ops.maskedConv2dBlocked(g0, Int32Array.from([1]), { padding: 1, ...b1, plan: c1.plan }), /scale must have shape \[1,16\]/);
       tt.throws(() => ops.maskedConv2dBlocked(ga, steps, { padding: 1, ...b2, residual: g0, plan: c2.plan }), /residual must be blocked \[2,5,16,6,6\] pad 1/);
       for (const b of [g0, ga, gs, g1]) b.dispose();
       tt.throws(() => ops.maskedAvgPoolBlocked(g1), /must be a live MaskedBlocked/);
     });
     for (const l of [stem, c1, c2]) l.plan.dispose();
+  });
+});
+
+t.test('blocked layout: ResNet-18 shapes (7x7 s2 stem, max pool, 1x1 s2 option-B downsample) equal the NCHW ops', async (t) => {
+  eachSimd(t, 'blocked ResNet-18 chain', (tt) => {
+    const rng = new Rng(21);
+    const K = 3, n = 5, steps = Int32Array.from([1, 3, 2]);
+    const mk = (o: number, c: number, k: number) => {
+      const w = Tensor.fromArray(randn(rng, [o, c, k, k], 0.3), [o, c, k, k]);
+      const mask = Tensor.fromArray(randomMask(rng, o * c * k * k, 3), [o, c, k, k]);
+      return { w, mask, plan: new ops.MaskedConvPlan(w, mask) };
+    };
+    const bn = (o: number) => ({ scale: Tensor.fromArray(rng.uniform(K * o, 0.5, 1.5), [K, o]), shift: Tensor.fromArray(randn(rng, [K, o], 0.3), [K, o]) });
+    const stem = mk(8, 3, 7), c1 = mk(12, 8, 3), c2 = mk(12, 12, 3), ds = mk(12, 8, 1);
+    const b0 = bn(8), b1 = bn(12), b2 = bn(12), bd = bn(12);
+    const x = Tensor.fromArray(randn(rng, [n, 3, 30, 30]), [n, 3, 30, 30]);
+    noGrad(() => {
+      // NCHW reference: stem 7x7/2 pad 3 + BN + ReLU, max pool 3/2/1, then a stride-2 basic block
+      // with the option-B shortcut (1x1/2 conv + BN, no ReLU) added before the second ReLU
+      const h0 = ops.maskedConv2d(x, stem.w, stem.mask, steps, { stride: 2, padding: 3, ...b0, relu: true, sharedInput: true });
+      const [, , C0, H0, W0] = h0.shape;
+      const p = ops.maxPool2d(ops.reshape(h0, [K * n, C0, H0, W0]), 3, 2, 1);
+      const p5 = ops.reshape(p, [K, n, ...p.shape.slice(1)]);
+      const a = ops.maskedConv2d(p5, c1.w, c1.mask, steps, { stride: 2, padding: 1, ...b1, relu: true });
+      const sc = ops.maskedConv2d(p5, ds.w, ds.mask, steps, { stride: 2, padding: 0, ...bd, relu: false });
+      const h1 = ops.maskedConv2d(a, c2.w, c2.mask, steps, { padding: 1, ...b2, relu: true, residual: sc });
+      // blocked
+      const g0 = ops.maskedConv2dBlocked(x, steps, { stride: 2, padding: 3, ...b0, relu: true, plan: stem.plan });
+      close(tt, unblock(tt, g0), h0.toFloat32(), { atol: 2e-5, rtol: 1e-5 }, '7x7 stride-2 stem (shared NCHW in)');
+      const gp = ops.maskedMaxPoolBlocked(g0, 3, 2, 1);
+      close(tt, unblock(tt, gp), p.toFloat32(), { atol: 0, rtol: 0 }, 'max pool 3/2/1');
+      const ga = ops.maskedConv2dBlocked(gp, steps, { stride: 2, padding: 1, ...b1, relu: true, plan: c1.plan });
+      close(tt, unblock(tt, ga), a.toFloat32(), { atol: 1e-5, rtol: 1e-5 }, '3x3 stride-2 conv');
+      const gs = ops.maskedConv2dBlocked(gp, steps, { stride: 2, padding: 0, ...bd, relu: false, plan: ds.plan });
+      close(tt, unblock(tt, gs), sc.toFloat32(), { atol: 1e-5, rtol: 1e-5 }, '1x1 stride-2 downsample reading a pad-1 input (folded BN, no ReLU)');
+      const g1 = ops.maskedConv2dBlocked(ga, steps, { padding: 1, ...b2, relu: true, residual: gs, plan: c2.plan });
+      close(tt, unblock(tt, g1), h1.toFloat32(), { atol: 1e-5, rtol: 1e-5 }, 'option-B shortcut added in the epilogue');
+      // max pool with -inf padding semantics on signed values (not only after a ReLU)
+      const gn = ops.maskedConv2dBlocked(x, steps, { stride: 2, padding: 3, ...b0, relu: false, plan: stem.plan });
+      const hn = ops.maskedConv2d(x, stem.w, stem.mask, steps, { stride: 2, padding: 3, ...b0, relu: false, sharedInput: true });
+      const pn = ops.maxPool2d(ops.reshape(hn, [K * n, C0, H0, W0]), 3, 2, 1);
+      const gpn = ops.maskedMaxPoolBlocked(gn, 3, 2, 1, 0);
+      close(tt, unblock(tt, gpn), pn.toFloat32(), { atol: 0, rtol: 0 }, 'max pool of signed values, outPad 0');
+      tt.throws(() => ops.maskedMaxPoolBlocked(g0, 3, 2, 3), /pad 3 must be smaller than the kernel 3/);
+      tt.throws(() => ops.maskedMaxPoolBlocked(g0, 0, 2, 0), /kernel must be an integer >= 1/);
+      for (const b of [g0, gp, ga, gs, g1, gn, gpn]) b.dispose();
+      tt.throws(() => ops.maskedMaxPoolBlocked(g0, 3, 2, 1), /must be a live MaskedBlocked/);
+    });
+    for (const l of [stem, c1, c2, ds]) l.plan.dispose();
   });
 });
 

@@ -6,10 +6,11 @@
 // copy of the whole model: that copy is the model as it was at the end of its own step. The
 // bank built during step 3 from the live model, its masks and the snapshots must reproduce
 // every copy (main and auxiliary logits, max abs diff <= 1e-5), so must rebuildTeacherModel,
-// and SnapshotTeachers over the copies.
+// and SnapshotTeachers over the copies. The same for ResNet-18 (7x7 stride-2 stem, max pooling,
+// option-B 1x1 downsample convs, all pruned) on 64x64 inputs, whole and in chunks of images.
 import t from 'tap';
 import { Rng, Tensor, noGrad, setSimd, ops, memory } from '../src/engine';
-import { ResNet32Aux } from '../src/nn';
+import { ResNet32Aux, createAuxModel, type AuxResNet, type Arch } from '../src/nn';
 import { BatchNorm2d } from '../src/nn/layers';
 import { MaskedTeacherBank, SnapshotTeachers, rebuildTeacherModel, takeStepSnapshot } from '../src/prune/teacherBank';
 import { pruneLayer } from '../src/prune/masks';
@@ -23,11 +24,12 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-function convNames(model: ResNet32Aux): string[] {
-  return [...model.stateDict().keys()].filter((k) => /conv\d\.weight$/.test(k));
+/** Every conv weight (rank 4): ResNet-18's stem and downsample convs included. */
+function convNames(model: AuxResNet): string[] {
+  return model.namedParameters().filter(([, p]) => p.rank === 4).map(([k]) => k);
 }
 
-function bns(model: ResNet32Aux): BatchNorm2d[] {
+function bns(model: AuxResNet): BatchNorm2d[] {
   const out: BatchNorm2d[] = [];
   const walk = (m: import('../src/nn').Module) => {
     if (m instanceof BatchNorm2d) out.push(m);
@@ -38,7 +40,7 @@ function bns(model: ResNet32Aux): BatchNorm2d[] {
 }
 
 /** "Training" of a step: new values for free weights (mask 0), every BatchNorm and both heads. */
-function train(model: ResNet32Aux, masks: Map<string, Uint8Array>, rng: Rng): void {
+function train(model: AuxResNet, masks: Map<string, Uint8Array>, rng: Rng): void {
   const sd = model.stateDict();
   for (const name of convNames(model)) {
     const w = sd.get(name)!;
@@ -62,7 +64,7 @@ function train(model: ResNet32Aux, masks: Map<string, Uint8Array>, rng: Rng): vo
 }
 
 /** Pruning at the end of step s: top (1-ratio) of the free weights by magnitude become owned by s, the rest zero. */
-function prune(model: ResNet32Aux, masks: Map<string, Uint8Array>, s: number, ratio = 0.75, block = 1): void {
+function prune(model: AuxResNet, masks: Map<string, Uint8Array>, s: number, ratio = 0.75, block = 1): void {
   const sd = model.stateDict();
   for (const name of convNames(model)) {
     const w = sd.get(name)!;
@@ -86,7 +88,7 @@ function prune(model: ResNet32Aux, masks: Map<string, Uint8Array>, s: number, ra
 }
 
 /** Fine-tuning after pruning: weights owned by s change, freed ones stay zero; BN and heads change. */
-function fineTune(model: ResNet32Aux, masks: Map<string, Uint8Array>, s: number, rng: Rng): void {
+function fineTune(model: AuxResNet, masks: Map<string, Uint8Array>, s: number, rng: Rng): void {
   const sd = model.stateDict();
   for (const name of convNames(model)) {
     const w = sd.get(name)!;
@@ -99,28 +101,28 @@ function fineTune(model: ResNet32Aux, masks: Map<string, Uint8Array>, s: number,
   model.fc.bias.set(rng.normal(model.fc.bias.size, 0, 0.1));
 }
 
-function deepCopy(model: ResNet32Aux): ResNet32Aux {
-  const c = new ResNet32Aux(model.fc.classes, { inChannels: model.conv1.inChannels });
+function deepCopy(model: AuxResNet): AuxResNet {
+  const c = createAuxModel(model.arch, model.fc.classes, { inChannels: model.conv1.inChannels });
   c.loadStateDict(model.stateDict());
   return c.eval();
 }
 
 interface Sim {
-  model: ResNet32Aux;
+  model: AuxResNet;
   masks: Map<string, Tensor>;
   maskArrays: Map<string, Uint8Array>;
   snaps: StepSnapshot[];
-  copies: Map<number, ResNet32Aux>;
+  copies: Map<number, AuxResNet>;
 }
 
 /** Steps 1 and 2 complete (2 classes each), step 3 in training; block > 1: block-pruned masks. */
-function simulate(block = 1): Sim {
+function simulate(block = 1, arch: Arch = 'resnet32'): Sim {
   const rng = new Rng(2024);
-  const model = new ResNet32Aux(2, { inChannels: 3, seed: 7 });
+  const model = createAuxModel(arch, 2, { inChannels: 3, seed: 7 });
   const maskArrays = new Map<string, Uint8Array>();
   for (const name of convNames(model)) maskArrays.set(name, new Uint8Array(model.stateDict().get(name)!.size));
   const snaps: StepSnapshot[] = [];
-  const copies = new Map<number, ResNet32Aux>();
+  const copies = new Map<number, AuxResNet>();
   for (let s = 1; s <= 2; s++) {
     if (s > 1) model.growClasses(2);
     train(model, maskArrays, rng);
@@ -213,6 +215,59 @@ t.test('the bank rebuilds every past model exactly as it was saved at its own st
   t.equal(memory().liveBytes, before, 'live native bytes unchanged after more forwards');
   bank.dispose();
   t.throws(() => bank.forward(x, requests), /disposed/);
+});
+
+t.test('ResNet-18: the bank rebuilds every past model as it was saved (stem 7x7/2, max pool, option-B downsample)', async (t) => {
+  const sim = simulate(1, 'resnet18');
+  t.ok(sim.maskArrays.has('conv1.weight') && sim.maskArrays.has('layer2.0.downsample.0.weight'), 'the stem and the downsample convs carry masks');
+  t.ok([...sim.maskArrays.get('layer3.0.downsample.0.weight')!].some((v) => v === 1), 'the downsample convs are pruned (weights owned by step 1)');
+  const rng = new Rng(9);
+  const x = Tensor.fromArray(rng.normal(5 * 3 * 64 * 64), [5, 3, 64, 64]);
+  const bank = new MaskedTeacherBank(sim.model, sim.masks, sim.snaps);
+  const requests = [
+    { step: 1, start: 0, end: 2 },
+    { step: 2, start: 0, end: 4 },
+  ];
+  const want = new Map([...sim.copies].map(([s, m]) => [s, noGrad(() => m.forwardAux(x))]));
+  let worst = 0;
+  for (const level of LEVELS) {
+    setSimd(level);
+    try {
+      const outs = bank.forward(x, requests);
+      requests.forEach((r, i) => {
+        const w = want.get(r.step)!;
+        const dm = maxAbsDiff(outs[i].main.toFloat32(), w.logits.toFloat32());
+        const da = maxAbsDiff(outs[i].aux.toFloat32(), w.auxLogits.toFloat32());
+        worst = Math.max(worst, dm, da);
+        t.ok(dm <= 1e-5 && da <= 1e-5, `[${level}] ResNet-18 teacher ${r.step}: max |diff| main ${dm.toExponential(2)} aux ${da.toExponential(2)} <= 1e-5`);
+      });
+    } finally {
+      setSimd(BEST);
+    }
+  }
+  t.comment(`ResNet-18 bank vs snapshots at 64x64: worst max |diff| ${worst.toExponential(2)}`);
+  // a batch larger than a chunk runs in chunks of whole vectors of images: same outputs
+  const xb = Tensor.fromArray(rng.normal(21 * 3 * 64 * 64), [21, 3, 64, 64]);
+  const small = new MaskedTeacherBank(sim.model, sim.masks, sim.snaps, { chunkBytes: 1 });
+  t.ok(small.chunkImages(2, 64, 64) < 21, `chunked: ${small.chunkImages(2, 64, 64)} images per chunk`);
+  const whole = bank.forward(xb, requests), parts = small.forward(xb, requests);
+  requests.forEach((r, i) => {
+    t.same([...parts[i].main.shape], [21, r.end - r.start], 'chunked output shape');
+    t.ok(maxAbsDiff(parts[i].main.toFloat32(), whole[i].main.toFloat32()) <= 1e-6 && maxAbsDiff(parts[i].aux.toFloat32(), whole[i].aux.toFloat32()) <= 1e-6, `teacher ${r.step}: chunked == whole`);
+  });
+  // rebuildTeacherModel gives the saved copy exactly
+  const rebuilt = rebuildTeacherModel(sim.model, sim.masks, sim.snaps[0]);
+  t.ok(rebuilt instanceof ResNet32Aux === false && rebuilt.arch === 'resnet18', 'rebuilt as a ResNet-18');
+  let wp = 0;
+  const sdC = sim.copies.get(1)!.stateDict(), sdR = rebuilt.stateDict();
+  for (const [k, v] of sdC) wp = Math.max(wp, maxAbsDiff(sdR.get(k)!.toFloat32(), v.toFloat32()));
+  t.equal(wp, 0, 'rebuilt teacher 1: every parameter and buffer equals the saved copy');
+  rebuilt.dispose();
+  t.throws(() => new MaskedTeacherBank(sim.model, sim.masks, sim.snaps, { chunkBytes: 0 }), /chunkBytes must be a positive number/);
+  small.dispose();
+  bank.dispose();
+  sim.model.dispose();
+  for (const c of sim.copies.values()) c.dispose();
 });
 
 t.test('rebuildTeacherModel and SnapshotTeachers match the saved copies', async (t) => {

@@ -154,6 +154,40 @@ void masked_blocked_shortcut_a(const Exec& ex, int64_t k, int64_t n, int64_t c, 
   else ex.parallel_for(k * nb, body);
 }
 
+void masked_blocked_maxpool(const Exec& ex, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t in_pad,
+                            int64_t kernel, int64_t stride, int64_t pad, int64_t out_pad, const float* x, float* y) {
+  const int64_t V = masked_conv_lanes(ex.isa()), nb = (n + V - 1) / V, CV = c * V;
+  const int64_t ho = (h + 2 * pad - kernel) / stride + 1, wo = (w + 2 * pad - kernel) / stride + 1;
+  const int64_t Hi = h + 2 * in_pad, Wi = w + 2 * in_pad, Ho = ho + 2 * out_pad, Wo = wo + 2 * out_pad;
+  auto body = [&](int64_t u0, int64_t u1, int) {
+    for (int64_t u = u0; u < u1; ++u) {  // u = (model, block)
+      float* yb = y + u * Ho * Wo * CV;
+      const float* xb = x + u * Hi * Wi * CV;
+      std::memset(yb, 0, sizeof(float) * Ho * Wo * CV);
+      for (int64_t r = 0; r < ho; ++r) {
+        const int64_t i0 = std::max<int64_t>(0, r * stride - pad), i1 = std::min(h, r * stride - pad + kernel);
+        for (int64_t q = 0; q < wo; ++q) {
+          const int64_t j0 = std::max<int64_t>(0, q * stride - pad), j1 = std::min(w, q * stride - pad + kernel);
+          float* dst = yb + ((r + out_pad) * Wo + q + out_pad) * CV;
+          // pad < kernel: every window holds at least one pixel of the image
+          const float* first = xb + ((i0 + in_pad) * Wi + j0 + in_pad) * CV;
+          for (int64_t e = 0; e < CV; ++e) dst[e] = first[e];
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = j0; j < j1; ++j) {
+              const float* src = xb + ((i + in_pad) * Wi + j + in_pad) * CV;
+              for (int64_t e = 0; e < CV; ++e) dst[e] = src[e] > dst[e] ? src[e] : dst[e];
+            }
+        }
+      }
+      if (n % V != 0 && (u % nb) == nb - 1)  // lanes of missing images hold 0 (the layout's promise)
+        for (int64_t e = 0; e < Ho * Wo * CV; e += V)
+          for (int64_t v = n % V; v < V; ++v) yb[e + v] = 0.f;
+    }
+  };
+  if (ex.threads() == 1 || k * nb == 1) body(0, k * nb, 0);
+  else ex.parallel_for(k * nb, body);
+}
+
 void masked_blocked_avgpool(const Exec& ex, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad,
                             const float* x, float* y) {
   const int64_t V = masked_conv_lanes(ex.isa()), nb = (n + V - 1) / V;

@@ -230,9 +230,12 @@ struct MaskedConvShape {
   // k models, n images, c channels, h x w pixels stored with zero padding p is
   //   [k][nb = ceil(n/V)][h+2p][w+2p][c][V]   (V = masked_conv_lanes(isa): images per vector;
   //   lanes of images >= n and the padding ring are 0).
-  bool in_blocked = false;      // x blocked, stored with padding = pad
+  bool in_blocked = false;      // x blocked, stored with padding in_pad (< 0: = pad)
   bool out_blocked = false;     // y (and residual) blocked, stored with padding out_pad
   int64_t out_pad = 0;
+  // padding a blocked x is stored with, >= pad (e.g. ResNet-18's 1x1 downsample, pad 0, reads
+  // the block input stored with pad 1 for the 3x3 conv beside it); < 0 means = pad
+  int64_t in_pad = -1;
 };
 // Images per vector of the blocked layout for this ISA (16 AVX-512, 8 AVX2, 4 scalar).
 int64_t masked_conv_lanes(Isa isa);
@@ -244,6 +247,12 @@ int64_t masked_blocked_floats(Isa isa, int64_t k, int64_t n, int64_t c, int64_t 
 void masked_blocked_shortcut_a(const Exec& ex, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t in_pad,
                                int64_t stride, int64_t before, int64_t after, int64_t out_pad, const float* x,
                                float* y);
+// Max pooling on blocked tensors: y[k,n,c,r,q] = max of x[k,n,c, r*stride+i-pad, q*stride+j-pad]
+// over 0 <= i,j < kernel, positions outside the image skipped (the ring is never read: -inf
+// padding, as torch's max_pool2d); y has (h + 2 pad - kernel)/stride + 1 rows (likewise
+// columns), stored with padding out_pad; x stored with padding in_pad. Needs pad < kernel.
+void masked_blocked_maxpool(const Exec& ex, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t in_pad,
+                            int64_t kernel, int64_t stride, int64_t pad, int64_t out_pad, const float* x, float* y);
 // Global average pool of a blocked tensor into y [k][n][c] (row-major).
 void masked_blocked_avgpool(const Exec& ex, int64_t k, int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad,
                             const float* x, float* y);

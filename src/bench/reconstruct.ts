@@ -1,5 +1,5 @@
 // `m2kd bench reconstruct`: teacher-bank reconstruction throughput (images x models per second)
-// of a pruned ResNet32Aux at batch 128: K past models rebuilt from one weight tensor per conv and
+// of a pruned ResNet32Aux at batch 128 (or ResNet18Aux, --arch resnet18 --size 224): K past models rebuilt from one weight tensor per conv and
 // its step mask, all K in one pass (MaskedTeacherBank: a chain of fused masked convolutions),
 // main and auxiliary logits of every teacher. Masks come from repeated magnitude pruning on a
 // random-init model: before step s the free weights get fresh random values ("training"), then
@@ -8,7 +8,7 @@
 // norm, as --prune-block). Medians of repeated forwards. shapeRates: the fused kernel's useful
 // GFLOP/s per conv shape and per model density band, beside our dense conv on the same shapes.
 import { Tensor, Rng, runtimeInfo, ops, noGrad } from '../engine';
-import { ResNet32Aux } from '../nn';
+import { createAuxModel, type Arch, type AuxResNet } from '../nn';
 import { BatchNorm2d } from '../nn/layers';
 import { MaskedTeacherBank, takeStepSnapshot } from '../prune/teacherBank';
 import { pruneLayer, PRUNE_BLOCKS } from '../prune/masks';
@@ -29,8 +29,11 @@ export interface ReconstructOptions {
   json?: boolean;
   /** --prune-block: 1 (unstructured), 4, 8, 16 */
   pruneBlock?: number;
-  /** also measure per-shape and per-density-band rates (shapeRates) */
+  /** also measure per-shape and per-density-band rates (shapeRates; ResNet-32 only) */
   shapes?: boolean;
+  /** the backbone (default resnet32) and the input side (default 32; resnet18: 224) */
+  arch?: Arch;
+  size?: number;
 }
 
 /** The fused kernel on one conv shape of the bank, all K models, beside our dense conv. */
@@ -75,12 +78,14 @@ export interface ReconstructReport {
   ratio: number;
   batch: number;
   prune_block: number;
+  arch: Arch;
+  size: number;
   results: ReconstructResult[];
 }
 
-/** A pruned ResNet32Aux with T completed steps, its masks and snapshots, and a bank over them. */
+/** A pruned model with T completed steps, its masks and snapshots, and a bank over them. */
 export class ReconstructWorkload {
-  readonly model: ResNet32Aux;
+  readonly model: AuxResNet;
   readonly masks = new Map<string, Tensor>();
   readonly snapshots: StepSnapshot[] = [];
   readonly x: Tensor;
@@ -88,14 +93,16 @@ export class ReconstructWorkload {
   readonly density: number[] = [];
   private banks = new Map<number, MaskedTeacherBank>();
 
-  constructor(readonly steps: number, readonly batch = 128, readonly ratio = 0.75, classesPerStep = 5, seed = 1, readonly pruneBlock = 1) {
+  constructor(readonly steps: number, readonly batch = 128, readonly ratio = 0.75, classesPerStep = 5, seed = 1, readonly pruneBlock = 1, readonly arch: Arch = 'resnet32', readonly size = 32) {
     if (!Number.isInteger(steps) || steps < 1 || steps > 255) throw new Error(`reconstruct: steps must be an integer in [1, 255], got ${steps}`);
     if (!PRUNE_BLOCKS.includes(pruneBlock)) throw new Error(`reconstruct: prune block must be one of ${PRUNE_BLOCKS.join(', ')}, got ${pruneBlock}`);
     if (!(ratio > 0 && ratio < 1)) throw new Error(`reconstruct: ratio must be in (0, 1), got ${ratio}`);
     const rng = new Rng(seed, 11);
-    this.model = new ResNet32Aux(classesPerStep, { inChannels: 3, seed });
+    if (!Number.isInteger(size) || size < 8) throw new Error(`reconstruct: size must be an integer >= 8, got ${size}`);
+    this.model = createAuxModel(arch, classesPerStep, { inChannels: 3, seed });
     const sd = this.model.stateDict();
-    const convs = [...sd.keys()].filter((k) => /conv\d\.weight$/.test(k));
+    // every conv weight (ResNet-18's stem and downsample convs included)
+    const convs = this.model.namedParameters().filter(([, p]) => p.rank === 4).map(([k]) => k);
     const masks = new Map<string, Uint8Array>(convs.map((k) => [k, new Uint8Array(sd.get(k)!.size)]));
     const bns: BatchNorm2d[] = [];
     const walk = (m: import('../nn').Module) => {
@@ -132,7 +139,7 @@ export class ReconstructWorkload {
       this.density.push(owned / total);
     }
     for (const [name, m] of masks) this.masks.set(name, Tensor.fromArray(m, sd.get(name)!.shape));
-    this.x = Tensor.fromArray(rng.normal(batch * 3 * 32 * 32), [batch, 3, 32, 32]);
+    this.x = Tensor.fromArray(rng.normal(batch * 3 * size * size), [batch, 3, size, size]);
   }
 
   /** The bank over teachers 1..K (built once per K, as a run builds one per step). */
@@ -192,6 +199,7 @@ const SHAPE_LAYERS: { name: string; inH: number; stride: number }[] = [
  * the same shape; and per (model, layer) runs grouped by the model's density in that layer.
  */
 export function shapeRates(wl: ReconstructWorkload, K: number, repeats = 3): { shapes: ShapeRate[]; bands: BandRate[] } {
+  if (wl.arch !== 'resnet32' || wl.size !== 32) throw new Error('bench reconstruct --shapes: the per-shape rates are ResNet-32 at 32x32 only (add --no-shapes)');
   const sd = wl.model.stateDict();
   const N = wl.batch;
   const rng = new Rng(7, 3);
@@ -279,7 +287,8 @@ export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
     throw new Error(`bench reconstruct: K must be a non-empty list of integers in [1, 255], got ${Array.isArray(Ks) ? Ks.join(",") : String(Ks)}`);
   const batch = opts.batch ?? 128, ratio = opts.ratio ?? 0.75, repeats = opts.repeats ?? 10;
   const pruneBlock = opts.pruneBlock ?? 1;
-  const wl = new ReconstructWorkload(Math.max(...Ks), batch, ratio, opts.classesPerStep ?? 5, opts.seed ?? 1, pruneBlock);
+  const arch = opts.arch ?? 'resnet32', size = opts.size ?? (arch === 'resnet18' ? 224 : 32);
+  const wl = new ReconstructWorkload(Math.max(...Ks), batch, ratio, opts.classesPerStep ?? 5, opts.seed ?? 1, pruneBlock, arch, size);
   try {
     const results: ReconstructResult[] = [];
     for (const K of Ks) {
@@ -298,7 +307,7 @@ export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
       wl.releaseBank(K);
     }
     const info = runtimeInfo();
-    return { threads: info.threads, isa: info.isa, ratio, batch, prune_block: pruneBlock, results };
+    return { threads: info.threads, isa: info.isa, ratio, batch, prune_block: pruneBlock, arch, size, results };
   } finally {
     wl.dispose();
   }

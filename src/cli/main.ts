@@ -7,9 +7,10 @@ import { ProgressBar } from './progress';
 import { reportCommand, compareCommand, REPORT_USAGE } from '../report/commands';
 import { trainCommand, TRAIN_USAGE } from './train';
 import { sweepCommand, SWEEP_USAGE } from './sweep';
+import { memoryCommand, MEMORY_USAGE } from './memory';
 import { runtimeInfo, setThreads, checkDevice, cudaInfo } from '../engine';
 import type { Device } from '../engine';
-import { ResNet32 } from '../nn';
+import { ResNet32, parseArch } from '../nn';
 import { loadMnist } from '../data';
 import { trainSupervised, evaluate, MNIST_DEFAULTS } from '../train';
 import { benchTrain, benchReconstruct } from '../bench';
@@ -21,13 +22,14 @@ usage:
 ${TRAIN_USAGE}
 ${SWEEP_USAGE}
 ${REPORT_USAGE}
+${MEMORY_USAGE}
   m2kd doctor                       version, addon, SIMD level, threads, CUDA backend
   m2kd train-mnist [options]        plain (not incremental) ResNet-32 training on the built-in MNIST digits
       --epochs N (4)  --batch N (128)  --lr X (0.1)  --seed S (1)  --out DIR (save a checkpoint)
   m2kd bench train [--json] [--steps N (20)] [--batch N (128)] [--device cpu|cuda]
                                     ResNet-32 train/eval images/s and conv GFLOP/s
   m2kd bench reconstruct [--json] [--k 4,9,19] [--batch N (128)] [--ratio X (0.75)] [--repeats N (10)]
-                         [--prune-block B (1)] [--no-shapes]
+                         [--prune-block B (1)] [--no-shapes] [--arch resnet32|resnet18 --size N (32; 224)]
                                     teacher-bank images x models/s (K pruned models in one pass)
 common options: --threads N (default: all cores; env M2KD_THREADS), --device cpu|cuda (bench train)
 environment: M2KD_SIMD=avx2|scalar forces a lower SIMD level
@@ -125,17 +127,19 @@ function benchReconstructCmd(f: Flags): void {
   const ratio = f.num('ratio', 0.75);
   const repeats = f.int('repeats', 10);
   const pruneBlock = f.int('prune-block', 1);
-  const shapes = !f.bool('no-shapes');
+  const arch = parseArch(f.str('arch', 'resnet32'));
+  const size = f.str('size', '') ? f.int('size', 32, 8) : undefined;
+  const shapes = !f.bool('no-shapes') && arch === 'resnet32' && (size ?? 32) === 32;
   const device = common(f);
   if (device !== 'cpu')
     throw new Error(`bench reconstruct --device ${device}: the teacher bank does not run on ${device} yet (hook: docs/cuda.md)`);
   f.done();
-  const r = benchReconstruct({ K, batch, ratio, repeats, pruneBlock, shapes });
+  const r = benchReconstruct({ K, batch, ratio, repeats, pruneBlock, shapes, arch, size });
   if (json) {
     console.log(JSON.stringify(r));
     return;
   }
-  console.log(`teacher bank, ResNet-32, batch ${r.batch}, ratio ${r.ratio}, prune block ${r.prune_block}, ${r.threads} threads, ${r.isa}`);
+  console.log(`teacher bank, ${r.arch === 'resnet18' ? 'ResNet-18' : 'ResNet-32'} at ${r.size}x${r.size}, batch ${r.batch}, ratio ${r.ratio}, prune block ${r.prune_block}, ${r.threads} threads, ${r.isa}`);
   for (const x of r.results) {
     console.log(`  K=${String(x.K).padStart(3)}  ${x.images_models_per_s.toFixed(0).padStart(7)} images*models/s  ${x.ms_per_batch.toFixed(1).padStart(8)} ms/batch  mean density ${x.mean_density.toFixed(3)}`);
     for (const sh of x.shapes ?? [])
@@ -165,7 +169,7 @@ function bench(sub: string | undefined, f: Flags): void {
     console.log(`    ${c.shape.padEnd(22)} ${c.forward_gflops.toFixed(1).padStart(6)} ${c.backward_data_gflops.toFixed(1).padStart(6)} ${c.backward_weight_gflops.toFixed(1).padStart(6)}`);
 }
 
-const COMMANDS = ['train', 'sweep', 'report', 'compare', 'doctor', 'train-mnist', 'bench'];
+const COMMANDS = ['train', 'sweep', 'report', 'compare', 'memory', 'doctor', 'train-mnist', 'bench'];
 
 /** One command's usage: its blocks of HELP (the lines from `  m2kd <cmd> ` to the next command). */
 export function commandUsage(cmd: string): string {
@@ -198,6 +202,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'doctor':
         doctor(f);
+        break;
+      case 'memory':
+        memoryCommand(f);
         break;
       case 'train':
         await trainCommand(f, argv);

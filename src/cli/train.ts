@@ -21,7 +21,8 @@ export const TRAIN_USAGE = `  m2kd train [options]              class-incrementa
       --prune-block B (1: unstructured; 4, 8, 16: blocks of B output channels, by block norm)
       --orders N (1) | --order A|B|i,j,k,...   --seed S (1)  --order-seed S (seed)
       --train-per-class N  --test-per-class N  --memory N (2000, iCaRL)  --lr X  --batch N (128)
-      --preset paper-cifar100   --no-cache (teacher outputs on the fly)  --crop P (0)  --no-flip
+      --arch resnet32|resnet18 (resnet18 for images of side >= 64)  --size N (folder image side: 32)
+      --preset paper-cifar100|paper-imagenet100   --no-cache (teacher outputs on the fly)  --crop P (0)  --no-flip
       --bn-recalibrate on|off (on for mnist/fashion-mnist: re-estimate BN statistics after each step)
       --device cpu|cuda  --out DIR (runs/<time>)  --resume  --no-plots  --checkpoint-every epoch|step
       --loss-norm dataset|seen (dataset: ÷ batch × dataset classes; seen: ÷ batch × classes seen)
@@ -74,6 +75,8 @@ export function trainOptions(f: Flags, argv: string[], forSweep: boolean): Train
     out: f.str('out', '') || undefined,
     resume: f.bool('resume'),
     preset: f.str('preset', '') || undefined,
+    arch: f.str('arch', '') || undefined,
+    size: optInt(f, 'size'),
     teacherCache: f.bool('no-cache') ? false : undefined,
     bnRecalibrate: bnRecal === '' ? undefined : bnRecal === 'on',
     flip: f.bool('no-flip') ? false : undefined,

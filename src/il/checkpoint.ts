@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from '../engine';
-import { ResNet32Aux } from '../nn';
+import { createAuxModel } from '../nn';
 import { writeFileAtomic } from '../io/atomic';
 import { StEntry, encodeSafetensors, readSafetensors } from '../io/safetensors';
 import { modelEntries, loadModelEntries, tensorToEntry, entryToTensor } from '../io/checkpoint';
@@ -274,7 +274,7 @@ function loadRunStateUnchecked(dir: string, run: OrderRun): void {
     });
   }
   for (const fm of st.fullModels) {
-    const m = new ResNet32Aux(fm.classes, { inChannels: run.model.conv1.weight.shape[1] });
+    const m = createAuxModel(run.model.arch, fm.classes, { inChannels: run.model.conv1.weight.shape[1] });
     loadModelEntries(m, read(`snapshot-${fm.step}.safetensors`), `${what} snapshot ${fm.step}`);
     run.fullModels.set(fm.step, m.eval());
   }

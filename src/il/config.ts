@@ -1,5 +1,6 @@
-// Hyper-parameters of an incremental run, the paper's CIFAR-100 recipe and the smaller
-// defaults for the built-in digit datasets. Every field is one flag away on the CLI.
+// Hyper-parameters of an incremental run, the paper's CIFAR-100 and iILSVRC-small recipes and
+// the smaller defaults for the built-in digit datasets. Every field is one flag away on the CLI.
+import { ARCHS, type Arch } from '../nn/auxnet';
 
 export interface IlConfig {
   classesPerStep: number;
@@ -52,6 +53,8 @@ export interface IlConfig {
    * auxiliary distillation, auxiliary labels) uses the same denominator.
    */
   lossNorm?: LossNorm;
+  /** --arch: the backbone (absent: ResNet-18 for images of side >= 64, else ResNet-32) */
+  arch?: Arch;
 }
 
 export type LossNorm = 'dataset' | 'seen';
@@ -85,6 +88,21 @@ export const PAPER_CIFAR100: Partial<IlConfig> = {
   lambda: 1,
   memory: 2000,
   flip: true,
+};
+
+/**
+ * The paper's iILSVRC-small recipe (§4.2: ResNet-18 at 224×224, 60 epochs, lr 2.0 divided by 5
+ * every 20 epochs, half as many epochs of fine-tuning, flips only). Top-5 is its headline metric.
+ */
+export const PAPER_IMAGENET100: Partial<IlConfig> = {
+  ...PAPER_CIFAR100,
+  epochs: 60,
+  milestones: [20, 40],
+  gamma: 0.2,
+  finetuneEpochs: 30,
+  flip: true,
+  crop: 0,
+  arch: 'resnet18',
 };
 
 /**
@@ -154,4 +172,5 @@ export function validateConfig(c: IlConfig): void {
   if (!Number.isInteger(c.memory) || c.memory < 0) throw new Error(`memory must be an integer >= 0, got ${c.memory}`);
   if (!Number.isInteger(c.crop) || c.crop < 0) throw new Error(`crop padding must be an integer >= 0, got ${c.crop}`);
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new Error(`seed must be a non-negative integer, got ${c.seed}`);
+  if (c.arch !== undefined && !(ARCHS as readonly string[]).includes(c.arch)) throw new Error(`arch must be one of ${ARCHS.join(', ')}, got ${c.arch}`);
 }

@@ -3,8 +3,9 @@
 // group, forgetting and the confusion matrix; and the bytes the method keeps beyond the current
 // model (the paper's Table 2), counted from what is stored.
 import { Tensor, tidy, noGrad } from '../engine';
-import { rangeImages } from '../data';
+import { imageSize, rangeImages } from '../data';
 import { snapshotBytes } from '../prune/snapshot';
+import { keptBytes, fullModelBytes } from './memory';
 import type { StepResult, MemoryBreakdown } from './results';
 import { Evaluator, forgettingSummary } from './metrics';
 import { classMeans, extractFeatures, nmeScores } from './exemplars';
@@ -54,17 +55,12 @@ export async function evaluateStep(run: OrderRun, t: number): Promise<StepResult
   };
 }
 
-/** Bytes kept beyond the current model, from what is stored now. */
+/** Bytes kept beyond the current model, from what is stored now (the byte counts of memory.ts). */
 export function memoryBreakdown(run: OrderRun): MemoryBreakdown {
-  const mem: MemoryBreakdown = { masks: 0, bn: 0, heads: 0, snapshots: 0, exemplars: 0, total: 0 };
-  if (run.masks) mem.masks = run.masks.packedBytes(run.steps);
-  for (const s of run.snapshots) {
-    const b = snapshotBytes(s);
-    mem.bn += b.bn;
-    mem.heads += b.heads;
-  }
-  for (const fm of run.fullModels.values()) for (const t of fm.stateDict().values()) mem.snapshots += t.size * 4;
-  if (run.exemplars) mem.exemplars = run.exemplars.storedBytesU8();
-  mem.total = mem.masks + mem.bn + mem.heads + mem.snapshots + mem.exemplars;
-  return mem;
+  return keptBytes({
+    maskBytes: run.masks ? run.masks.packedBytes(run.steps) : 0,
+    snapshots: run.snapshots,
+    fullModelBytes: [...run.fullModels.values()].map(fullModelBytes),
+    exemplarBytes: run.exemplars ? run.exemplars.storedBytesU8() : 0,
+  });
 }

@@ -15,6 +15,11 @@ import { fail, checkInt } from '../engine/errors';
 import { ImageBatch, checkBatch } from './features';
 import { Palette } from './palette';
 
+/** Bytes of n exemplars of imageBytes u8 pixels each with their int32 labels (MemoryBreakdown.exemplars). */
+export function exemplarBytesU8(n: number, imageBytes: number): number {
+  return n * imageBytes + 4 * n;
+}
+
 /** How the memory holds pixels: u8 codes into per-channel palettes, or plain float32. */
 export type ExemplarStorage = 'u8-palette' | 'f32';
 
@@ -297,8 +302,7 @@ export class ExemplarMemory {
    * holds (equal to this plus the palettes while storage is 'u8-palette').
    */
   storedBytesU8(): number {
-    const n = this.size;
-    return n * this.imageSize + 4 * n;
+    return exemplarBytesU8(this.size, this.imageSize);
   }
 
   private meta(): ExemplarMemoryMeta {

@@ -16,7 +16,7 @@ import { meanStd } from './metrics';
 import type { RunResults, MethodResult, OrderResult } from './results';
 import type { TeacherSource, StepSnapshot } from '../prune/types';
 import type { StepMasks } from '../prune/masks';
-import type { ResNet32Aux } from '../nn';
+import type { AuxResNet } from '../nn';
 
 export interface ExperimentOptions {
   dataset: ImageDataset;
@@ -32,7 +32,9 @@ export interface ExperimentOptions {
   checkpointEvery?: 'epoch' | 'step';
   command?: string;
   signal?: AbortSignal;
-  bankFactory?: (model: ResNet32Aux, masks: StepMasks, snapshots: StepSnapshot[], steps: number[]) => TeacherSource;
+  /** the metric tables and plots lead with (results.json protocol.headline; default top1) */
+  headline?: 'top1' | 'top5';
+  bankFactory?: (model: AuxResNet, masks: StepMasks, snapshots: StepSnapshot[], steps: number[]) => TeacherSource;
 }
 
 export interface ExperimentEvents {
@@ -81,7 +83,7 @@ export class Experiment extends EventEmitter<ExperimentEvents> {
       created: new Date().toISOString(),
       command: this.o.command ?? '',
       dataset: { name: ds.name, classes: ds.classes, train_images: ds.train.n, test_images: ds.test.n, image_shape: [ds.train.channels, ds.train.height, ds.train.width], class_names: ds.classNames },
-      protocol: { classes_per_step: cfg0.classesPerStep, steps: ds.classes / cfg0.classesPerStep, orders: this.o.orders.length },
+      protocol: { classes_per_step: cfg0.classesPerStep, steps: ds.classes / cfg0.classesPerStep, orders: this.o.orders.length, ...(this.o.headline ? { headline: this.o.headline } : {}) },
       runtime: { ...runtimeInfo() } as Record<string, unknown>,
       methods: {},
       seconds: 0,

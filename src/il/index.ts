@@ -9,3 +9,4 @@ export * from './exemplars';
 export * from './trainer';
 export * from './experiment';
 export * from './checkpoint';
+export * from './memory';

@@ -89,7 +89,8 @@ export interface RunResults {
   /** the command line that produced this run, for reproduction */
   command: string;
   dataset: { name: string; classes: number; train_images: number; test_images: number; image_shape: number[]; class_names: string[] };
-  protocol: { classes_per_step: number; steps: number; orders: number };
+  /** headline: the metric tables and plots lead with (absent: top1; the ImageNet preset: top5, the paper's metric there) */
+  protocol: { classes_per_step: number; steps: number; orders: number; headline?: 'top1' | 'top5' };
   /** engine facts: version, SIMD level, threads, device */
   runtime: Record<string, unknown>;
   methods: Record<string, MethodResult>;

@@ -4,7 +4,7 @@
 // (targets and loss of a batch), batches.ts (the epoch and batch loop), recalibrate.ts (BatchNorm
 // statistics), evaluate.ts (accuracy and memory accounting).
 import type { ImageDataset } from '../data';
-import type { ResNet32Aux } from '../nn';
+import type { AuxResNet } from '../nn';
 import type { StepMasks } from '../prune/masks';
 import type { StepSnapshot, TeacherSource } from '../prune/types';
 import type { MethodSpec } from './methods';
@@ -56,7 +56,7 @@ export interface OrderRunOptions {
   onCheckpoint?: (run: OrderRun, at: { phase: Phase | 'step'; epoch: number }) => void;
   signal?: AbortSignal;
   /** teacher source factory for pruned methods (default: the fused teacher bank) */
-  bankFactory?: (model: ResNet32Aux, masks: StepMasks, snapshots: StepSnapshot[], steps: number[]) => TeacherSource;
+  bankFactory?: (model: AuxResNet, masks: StepMasks, snapshots: StepSnapshot[], steps: number[]) => TeacherSource;
 }
 
 /** Lets the event loop run (progress output, abort signals) between batches. */

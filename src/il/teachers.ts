@@ -5,8 +5,8 @@
 // reads the same targets (teachers are frozen and the only augmentation is a flip, so the cached
 // outputs equal the ones computed on the fly). Released at the end of the step.
 import { Tensor, tidy, noGrad, ops } from '../engine';
-import type { ResNet32Aux } from '../nn';
-import { ImageSet, rangeImages } from '../data';
+import type { AuxResNet } from '../nn';
+import { ImageSet, imageSize, rangeImages } from '../data';
 import { MaskedTeacherBank, SnapshotTeachers } from '../prune/teacherBank';
 import type { TeacherSource, TeacherRequest } from '../prune/types';
 import { needsTeachers, teacherRequests } from './methods';
@@ -42,7 +42,7 @@ export class StepTeachers {
       const snaps = run.snapshots.filter((s) => steps.includes(s.step));
       this.source = run.o.bankFactory ? run.o.bankFactory(run.model, run.masks!, snaps, steps) : new MaskedTeacherBank(run.model, run.masks!.masks, snaps);
     } else {
-      const models = new Map<number, ResNet32Aux>();
+      const models = new Map<number, AuxResNet>();
       for (const s of steps) {
         const fm = run.fullModels.get(s);
         if (!fm) throw new Error(`${m.name}: the snapshot of step ${s} is missing`);

@@ -6,7 +6,7 @@
 // update the exemplars, evaluate. The parts live beside it: teachers.ts, targets.ts (the loss),
 // batches.ts (the epoch and batch loop), recalibrate.ts, evaluate.ts; run.ts holds the shared types.
 import { Tensor, Rng, ops } from '../engine';
-import { ResNet32Aux } from '../nn';
+import { AuxResNet, createAuxModel, defaultArch } from '../nn';
 import type { SGD } from '../optim';
 import { ImageSet, subsetClasses, concatSets } from '../data';
 import { StepMasks } from '../prune/masks';
@@ -29,10 +29,10 @@ export class OrderRun {
   readonly groups: number[][];
   readonly column: Int32Array;
   readonly groupCols: [number, number][];
-  model: ResNet32Aux;
+  model: AuxResNet;
   masks: StepMasks | null = null;
   snapshots: StepSnapshot[] = [];
-  fullModels = new Map<number, ResNet32Aux>();
+  fullModels = new Map<number, AuxResNet>();
   exemplars: ExemplarMemory | null = null;
   results: StepResult[] = [];
   groupHistory: number[][] = [];
@@ -52,7 +52,8 @@ export class OrderRun {
     this.groups = groupsOf(o.order.order, cfg.classesPerStep);
     this.column = columnOf(o.order.order, dataset.classes);
     this.groupCols = this.groups.map((_, k) => [k * cfg.classesPerStep, (k + 1) * cfg.classesPerStep]);
-    this.model = new ResNet32Aux(cfg.classesPerStep, { inChannels: dataset.train.channels, seed: cfg.seed });
+    const arch = cfg.arch ?? defaultArch(Math.min(dataset.train.height, dataset.train.width));
+    this.model = createAuxModel(arch, cfg.classesPerStep, { inChannels: dataset.train.channels, seed: cfg.seed });
     if (method.prune) {
       if (this.groups.length > ops.MASKED_CONV_MAX_STEP)
         throw new Error(`pruning supports at most ${ops.MASKED_CONV_MAX_STEP} steps, this order has ${this.groups.length}`);
@@ -197,8 +198,8 @@ export class OrderRun {
 }
 
 /** A deep copy of a model (weights, buffers, counters) in eval mode. */
-export function cloneModel(model: ResNet32Aux): ResNet32Aux {
-  const m = new ResNet32Aux(model.fc.classes, { inChannels: model.conv1.weight.shape[1] });
+export function cloneModel(model: AuxResNet): AuxResNet {
+  const m = createAuxModel(model.arch, model.fc.classes, { inChannels: model.conv1.weight.shape[1] });
   m.loadStateDict(model.stateDict());
   const counters = new Map(m.namedCounters());
   for (const [n, c] of model.namedCounters()) counters.get(n)?.set(c.get());

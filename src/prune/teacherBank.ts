@@ -1,12 +1,16 @@
-// Teacher sources: the bank that rebuilds every past model of a pruned ResNet32Aux from one
-// shared weight tensor per conv and its u8 step mask (a chain of fused masked convolutions, all
-// requested teachers in one pass), full-snapshot teachers (no-pruning upper bound, LwF-MC's
-// previous model), and rebuildTeacherModel, which materialises teacher k as an ordinary model
-// (the reference the bank is tested against). Teacher k = conv weights with 1 <= m <= k, the
-// BatchNorm of step k (folded: scale = gamma/sqrt(var+eps), shift = beta - mean*scale) and the
-// classifier rows of step k. Nothing here records gradients; outputs belong to the caller.
+// Teacher sources: the bank that rebuilds every past model of a pruned ResNet32Aux or
+// ResNet18Aux from one shared weight tensor per conv and its u8 step mask (a chain of fused
+// masked convolutions, all requested teachers in one pass: ResNet-32's option-A shortcuts, and
+// ResNet-18's 7x7 stride-2 stem, max pooling and option-B 1x1 stride-2 downsample convs with
+// their folded BatchNorm, added in the epilogue of the block's second conv), full-snapshot
+// teachers (no-pruning upper bound, LwF-MC's previous model), and rebuildTeacherModel, which
+// materialises teacher k as an ordinary model (the reference the bank is tested against).
+// Teacher k = conv weights with 1 <= m <= k, the BatchNorm of step k (folded: scale =
+// gamma/sqrt(var+eps), shift = beta - mean*scale) and the classifier rows of step k. Nothing
+// here records gradients; outputs belong to the caller. A batch runs in chunks of images
+// whose activations (K models) stay under BANK_CHUNK_BYTES.
 import { Tensor, ops, noGrad, tidy, keep } from '../engine';
-import { ResNet32Aux } from '../nn/auxnet';
+import { ResNet32Aux, ResNet18Aux, AuxResNet, AUX_STAGE, createAuxModel } from '../nn/auxnet';
 import { BasicBlock } from '../nn/resnet';
 import { BatchNorm2d, Conv2d } from '../nn/layers';
 import { Module } from '../nn/module';
@@ -34,7 +38,7 @@ function headSnapshot(w: Tensor, b: Tensor): HeadSnapshot {
 }
 
 /** Step `step`'s snapshot of a model: every BatchNorm (parameters and running statistics) and both heads. */
-export function takeStepSnapshot(model: ResNet32Aux, step: number): StepSnapshot {
+export function takeStepSnapshot(model: AuxResNet, step: number): StepSnapshot {
   if (!Number.isInteger(step) || step < 1 || step > 255) throw new Error(`takeStepSnapshot: step must be an integer in [1, 255], got ${step}`);
   const bn: Record<string, BnSnapshot> = {};
   for (const [name, m] of namedModules(model)) if (m instanceof BatchNorm2d) bn[name] = bnSnapshot(m);
@@ -49,30 +53,77 @@ export function takeStepSnapshot(model: ResNet32Aux, step: number): StepSnapshot
 
 /** One conv of the chain with the BatchNorm that follows it. */
 interface ConvLayer {
-  /** conv module name, e.g. 'conv1', 'stage2.0.conv1' */
+  /** conv module name, e.g. 'conv1', 'stage2.0.conv1', 'layer2.0.downsample.0' */
   name: string;
   conv: Conv2d;
   bnName: string;
 }
 
-function convLayers(model: ResNet32Aux): { stem: ConvLayer; blocks: { block: BasicBlock; prefix: string; c1: ConvLayer; c2: ConvLayer }[] } {
+interface BlockLayers {
+  block: BasicBlock;
+  prefix: string;
+  c1: ConvLayer;
+  c2: ConvLayer;
+  /** option-B shortcut: the 1x1 conv and its BatchNorm */
+  ds: ConvLayer | null;
+}
+
+/** The chain of a model: the stem (and its max pooling), the blocks, where the aux head reads. */
+interface Chain {
+  stem: ConvLayer;
+  pool: { kernel: number; stride: number; pad: number } | null;
+  blocks: BlockLayers[];
+  /** index of the block whose output feeds the auxiliary head (last block of the second stage) */
+  auxBlock: number;
+}
+
+function isAuxModel(m: unknown): m is AuxResNet {
+  return m instanceof ResNet32Aux || m instanceof ResNet18Aux;
+}
+
+function convLayers(model: AuxResNet): Chain {
   const stem = { name: 'conv1', conv: model.conv1, bnName: 'bn1' };
-  const blocks = [];
-  for (let si = 0; si < model.stages.length; si++)
-    for (let bi = 0; bi < model.stages[si].layers.length; bi++) {
-      const block = model.stages[si].layers[bi];
+  const blocks: BlockLayers[] = [];
+  let auxBlock = -1;
+  const stages = model.residualStages();
+  stages.forEach(({ name, stage }, si) => {
+    for (let bi = 0; bi < stage.layers.length; bi++) {
+      const block = stage.layers[bi];
       if (!(block instanceof BasicBlock)) throw new Error('MaskedTeacherBank: expected BasicBlocks in the stages');
-      if (block.shortcut.kind === 'B') throw new Error('MaskedTeacherBank: option-B shortcuts are not supported (ResNet-32 uses option A)');
-      const prefix = `stage${si + 1}.${bi}`;
+      const prefix = `${name}.${bi}`;
+      let ds: ConvLayer | null = null;
+      if (block.shortcut.kind === 'B') {
+        const d = block.downsample!;
+        const conv = d.layers[0], bn = d.layers[1];
+        if (!(conv instanceof Conv2d) || !(bn instanceof BatchNorm2d)) throw new Error(`MaskedTeacherBank: ${prefix}.downsample must be (Conv2d, BatchNorm2d)`);
+        ds = { name: `${prefix}.downsample.0`, conv, bnName: `${prefix}.downsample.1` };
+      }
       blocks.push({
         block,
         prefix,
         c1: { name: `${prefix}.conv1`, conv: block.conv1, bnName: `${prefix}.bn1` },
         c2: { name: `${prefix}.conv2`, conv: block.conv2, bnName: `${prefix}.bn2` },
+        ds,
       });
     }
-  return { stem, blocks };
+    if (si === AUX_STAGE) auxBlock = blocks.length - 1;
+  });
+  return { stem, pool: model instanceof ResNet18Aux ? ResNet18Aux.stemPool : null, blocks, auxBlock };
 }
+
+/** Every conv of a chain. */
+function chainConvs(c: Chain): ConvLayer[] {
+  return [c.stem, ...c.blocks.flatMap((b) => (b.ds ? [b.c1, b.c2, b.ds] : [b.c1, b.c2]))];
+}
+
+/**
+ * Bytes a chunk of images may take per live activation (K models, the largest layer, the blocked
+ * layout's padded planes): batches above it run in chunks, so that ResNet-18 at 224x224 with many
+ * teachers stays bounded (its stem output: 3.3 MB per image and model; chunks of 64 images for
+ * one teacher, of one vector of 16 images (AVX-512) for 9). ResNet-32 at 32x32 (74 KB per image
+ * and model) chunks only beyond about 3,400 image-models (e.g. 9 teachers on 400 images).
+ */
+export const BANK_CHUNK_BYTES = 256 * 1024 * 1024;
 
 function checkMask(where: string, key: string, w: Tensor, mask: Tensor | undefined): Tensor {
   if (!mask) throw new Error(`${where}: no step mask for '${key}'`);
@@ -83,7 +134,7 @@ function checkMask(where: string, key: string, w: Tensor, mask: Tensor | undefin
   return mask;
 }
 
-function checkSnapshot(where: string, model: ResNet32Aux, s: StepSnapshot): void {
+function checkSnapshot(where: string, model: AuxResNet, s: StepSnapshot): void {
   if (!Number.isInteger(s.step) || s.step < 1 || s.step > 255) throw new Error(`${where}: snapshot step ${s.step} must be an integer in [1, 255]`);
   for (const [name, m] of namedModules(model)) {
     if (!(m instanceof BatchNorm2d)) continue;
@@ -134,31 +185,49 @@ function rowBlock(x: Tensor, k: number, n: number): Tensor {
   return tidy(() => ops.reshape(ops.sliceColumns(ops.reshape(x, [1, x.size]), k * n * m, (k + 1) * n * m), [n, m]));
 }
 
+/** A conv of the bank: its layer, mask and plan. */
+interface BankConv {
+  layer: ConvLayer;
+  mask: Tensor;
+  plan: ops.MaskedConvPlan;
+}
+
+/** Images [start, end) of a batch [N, C, H, W] as a new tensor. */
+function imageRows(x: Tensor, start: number, end: number): Tensor {
+  const per = x.size / x.shape[0];
+  return tidy(() => ops.reshape(ops.sliceColumns(ops.reshape(x, [1, x.size]), start * per, end * per), [end - start, ...x.shape.slice(1)]));
+}
+
 /**
- * All past models of a pruned ResNet32Aux, rebuilt from the current conv weights, their step
- * masks and the per-step snapshots, in one pass per forward (fused masked convolutions over
- * every requested teacher). Plans (taps sorted by step) are built at construction: the weights
- * owned by steps 1..T-1 are frozen during step T, so they stay valid for the whole step; build a
- * new bank after the masks or the owned weights change. The model is not owned.
+ * All past models of a pruned ResNet32Aux or ResNet18Aux, rebuilt from the current conv weights,
+ * their step masks and the per-step snapshots, in one pass per forward (fused masked
+ * convolutions over every requested teacher). Plans (taps sorted by step) are built at
+ * construction: the weights owned by steps 1..T-1 are frozen during step T, so they stay valid
+ * for the whole step; build a new bank after the masks or the owned weights change. The model
+ * is not owned.
  */
 export class MaskedTeacherBank implements TeacherSource {
   readonly steps: number[];
   private readonly inChannels: number;
-  private readonly stem: { layer: ConvLayer; mask: Tensor; plan: ops.MaskedConvPlan };
-  private readonly blocks: {
-    block: BasicBlock;
-    c1: { layer: ConvLayer; mask: Tensor; plan: ops.MaskedConvPlan };
-    c2: { layer: ConvLayer; mask: Tensor; plan: ops.MaskedConvPlan };
-  }[];
+  private readonly stem: BankConv;
+  private readonly pool: Chain['pool'];
+  private readonly auxBlock: number;
+  private readonly blocks: { block: BasicBlock; c1: BankConv; c2: BankConv; ds: BankConv | null }[];
   private readonly snaps = new Map<number, StepSnapshot>();
   /** folded BN per (bn name, step) */
   private readonly folded = new Map<string, { scale: Float32Array; shift: Float32Array }>();
   private readonly heads = new Map<number, { fcW: Tensor; fcB: Tensor; auxW: Tensor; auxB: Tensor }>();
   private disposed = false;
 
-  constructor(model: ResNet32Aux, masks: Map<string, Tensor>, snapshots: StepSnapshot[]) {
+  private readonly chunkBytes: number;
+
+  /** opts.chunkBytes: bytes per live activation of a chunk of images (default BANK_CHUNK_BYTES) */
+  constructor(model: AuxResNet, masks: Map<string, Tensor>, snapshots: StepSnapshot[], opts: { chunkBytes?: number } = {}) {
     const where = 'MaskedTeacherBank';
-    if (!(model instanceof ResNet32Aux)) throw new Error(`${where}: model must be a ResNet32Aux`);
+    const cb = opts.chunkBytes ?? BANK_CHUNK_BYTES;
+    if (!(Number.isFinite(cb) && cb > 0)) throw new Error(`${where}: chunkBytes must be a positive number, got ${cb}`);
+    this.chunkBytes = cb;
+    if (!isAuxModel(model)) throw new Error(`${where}: model must be a ResNet32Aux or ResNet18Aux`);
     if (!(masks instanceof Map)) throw new Error(`${where}: masks must be a Map from conv weight names to u8 tensors`);
     if (!Array.isArray(snapshots) || snapshots.length === 0) throw new Error(`${where}: at least one step snapshot is needed`);
     for (const s of snapshots) {
@@ -168,12 +237,13 @@ export class MaskedTeacherBank implements TeacherSource {
     }
     this.steps = [...this.snaps.keys()].sort((a, b) => a - b);
     this.inChannels = model.conv1.inChannels;
-    const { stem, blocks } = convLayers(model);
-    const all = [stem, ...blocks.flatMap((b) => [b.c1, b.c2])];
-    const known = new Set(all.map((l) => `${l.name}.weight`));
+    const chain = convLayers(model);
+    this.pool = chain.pool;
+    this.auxBlock = chain.auxBlock;
+    const known = new Set(chainConvs(chain).map((l) => `${l.name}.weight`));
     for (const k of masks.keys()) if (!known.has(k)) throw new Error(`${where}: mask '${k}' names no conv weight of the model`);
     const made: ops.MaskedConvPlan[] = [];
-    const build = (layer: ConvLayer) => {
+    const build = (layer: ConvLayer): BankConv => {
       const key = `${layer.name}.weight`;
       const mask = checkMask(where, key, layer.conv.weight, masks.get(key));
       if (layer.conv.bias) throw new Error(`${where}: conv '${layer.name}' has a bias (not supported)`);
@@ -182,8 +252,8 @@ export class MaskedTeacherBank implements TeacherSource {
       return { layer, mask, plan };
     };
     try {
-      this.stem = build(stem);
-      this.blocks = blocks.map((b) => ({ block: b.block, c1: build(b.c1), c2: build(b.c2) }));
+      this.stem = build(chain.stem);
+      this.blocks = chain.blocks.map((b) => ({ block: b.block, c1: build(b.c1), c2: build(b.c2), ds: b.ds ? build(b.ds) : null }));
       for (const s of snapshots) {
         for (const name of Object.keys(s.bn)) this.folded.set(`${name}@${s.step}`, foldBatchNorm(s.bn[name]));
         this.heads.set(s.step, {
@@ -200,10 +270,14 @@ export class MaskedTeacherBank implements TeacherSource {
     }
   }
 
+  private allConvs(): BankConv[] {
+    return [this.stem, ...this.blocks.flatMap((b) => (b.ds ? [b.c1, b.c2, b.ds] : [b.c1, b.c2]))];
+  }
+
   /** Native bytes held by the plans and heads. */
   get bytes(): number {
-    let b = this.stem.plan.bytes;
-    for (const blk of this.blocks) b += blk.c1.plan.bytes + blk.c2.plan.bytes;
+    let b = 0;
+    for (const c of this.allConvs()) b += c.plan.bytes;
     for (const h of this.heads.values()) b += (h.fcW.size + h.fcB.size + h.auxW.size + h.auxB.size) * 4;
     return b;
   }
@@ -219,15 +293,7 @@ export class MaskedTeacherBank implements TeacherSource {
     return { scale: Tensor.fromArray(sc, [K, o]), shift: Tensor.fromArray(sh, [K, o]) };
   }
 
-  private conv(
-    x: Tensor,
-    c: { layer: ConvLayer; mask: Tensor; plan: ops.MaskedConvPlan },
-    steps: number[],
-    stepIds: Int32Array,
-    relu: boolean,
-    shared: boolean,
-    residual: Tensor | null,
-  ): Tensor {
+  private conv(x: Tensor, c: BankConv, steps: number[], stepIds: Int32Array, relu: boolean, shared: boolean, residual: Tensor | null): Tensor {
     const conv = c.layer.conv;
     const { scale, shift } = this.bnFor(c.layer.bnName, steps, conv.outChannels);
     try {
@@ -247,6 +313,32 @@ export class MaskedTeacherBank implements TeacherSource {
     }
   }
 
+  /**
+   * Images per chunk for K models on inputs of h x w: the largest activation of the chain (its
+   * planes stored with a 1-pixel ring) times K stays under chunkBytes; whole vectors of images,
+   * so that chunking changes no output bit (every image is computed in its own lane).
+   */
+  chunkImages(K: number, h: number, w: number): number {
+    const out = (x: number, c: Conv2d | { kernelSize: number; stride: number; padding: number }) => Math.floor((x + 2 * c.padding - c.kernelSize) / c.stride) + 1;
+    const s = this.stem.layer.conv;
+    let oh = out(h, s), ow = out(w, s);
+    let floats = s.outChannels * (oh + 2) * (ow + 2);
+    if (this.pool) {
+      const p = { kernelSize: this.pool.kernel, stride: this.pool.stride, padding: this.pool.pad };
+      oh = out(oh, p);
+      ow = out(ow, p);
+    }
+    for (const b of this.blocks) {
+      const c = b.c1.layer.conv;
+      oh = out(oh, c);
+      ow = out(ow, c);
+      floats = Math.max(floats, c.outChannels * (oh + 2) * (ow + 2));
+    }
+    const perImage = K * floats * 4;
+    const lanes = ops.maskedConvLanes();
+    return Math.max(lanes, Math.floor(this.chunkBytes / perImage / lanes) * lanes);
+  }
+
   forward(x: Tensor, requests: TeacherRequest[]): TeacherOutput[] {
     const where = 'MaskedTeacherBank.forward';
     if (this.disposed) throw new Error(`${where}: the bank was disposed`);
@@ -254,43 +346,69 @@ export class MaskedTeacherBank implements TeacherSource {
     checkRequests(where, requests, (s) => this.snaps.get(s)?.classesSeen);
     if (requests.length === 0) return [];
     const steps = [...new Set(requests.map((r) => r.step))].sort((a, b) => a - b);
+    const N = x.shape[0];
+    const chunk = this.chunkImages(steps.length, x.shape[2], x.shape[3]);
+    if (N <= chunk) return this.forwardChunk(x, steps, requests);
+    // chunks of images; each request's rows are concatenated on the host (logits are small)
+    const parts: TeacherOutput[][] = [];
+    try {
+      for (let i = 0; i < N; i += chunk) {
+        const n = Math.min(chunk, N - i);
+        parts.push(tidy(() => this.forwardChunk(imageRows(x, i, i + n), steps, requests)));
+      }
+      return requests.map((r, q) => {
+        const w = r.end - r.start;
+        const main = new Float32Array(N * w), aux = new Float32Array(N * w);
+        let at = 0;
+        for (const p of parts) {
+          main.set(p[q].main.toFloat32(), at * w);
+          aux.set(p[q].aux.toFloat32(), at * w);
+          at += p[q].main.shape[0];
+        }
+        return { main: Tensor.fromArray(main, [N, w], { device: x.device }), aux: Tensor.fromArray(aux, [N, w], { device: x.device }) };
+      });
+    } finally {
+      for (const p of parts) for (const o of p) (o.main.dispose(), o.aux.dispose());
+    }
+  }
+
+  private forwardChunk(x: Tensor, steps: number[], requests: TeacherRequest[]): TeacherOutput[] {
     const K = steps.length, N = x.shape[0];
     const stepIds = Int32Array.from(steps);
     if (x.device === 'cpu') return noGrad(() => tidy(() => this.heads_(this.featuresBlocked(x, steps, stepIds), steps, N, requests)));
+    const flat = (t: Tensor) => ops.reshape(t, [K * N, ...t.shape.slice(2)]);
+    const unflat = (t: Tensor) => ops.reshape(t, [K, N, ...t.shape.slice(1)]);
     return noGrad(() =>
       tidy(() => {
         // activations are [K, N, C, H, W]; each is released as soon as the chain has used it
         let h = this.conv(x, this.stem, steps, stepIds, true, true, null);
+        if (this.pool) {
+          const p = unflat(ops.maxPool2d(flat(h), this.pool.kernel, this.pool.stride, this.pool.pad));
+          h.dispose();
+          h = p;
+        }
         let auxFeat: Tensor | null = null;
         for (let bi = 0; bi < this.blocks.length; bi++) {
-          const { block, c1, c2 } = this.blocks[bi];
+          const { block, c1, c2, ds } = this.blocks[bi];
           const a = this.conv(h, c1, steps, stepIds, true, false, null);
           let sc: Tensor = h;
-          if (block.shortcut.kind === 'A') {
-            const [, , C, H, W] = h.shape;
-            const s = ops.shortcutA(ops.reshape(h, [K * N, C, H, W]), block.shortcut.stride, block.shortcut.padBefore, block.shortcut.padAfter);
-            sc = ops.reshape(s, [K, N, ...s.shape.slice(1)]);
-          }
+          if (block.shortcut.kind === 'A') sc = unflat(ops.shortcutA(flat(h), block.shortcut.stride, block.shortcut.padBefore, block.shortcut.padAfter));
+          else if (ds) sc = this.conv(h, ds, steps, stepIds, false, false, null);
           const out = this.conv(a, c2, steps, stepIds, true, false, sc);
           a.dispose();
           if (sc !== h) sc.dispose();
           h.dispose();
           h = out;
-          const blocksPerStage = this.blocks.length / 3;
-          if (bi === (ResNet32Aux.auxStage + 1) * blocksPerStage - 1) {
-            const [, , C, H, W] = h.shape;
-            auxFeat = ops.globalAvgPool(ops.reshape(h, [K * N, C, H, W]));
-          }
+          if (bi === this.auxBlock) auxFeat = ops.globalAvgPool(flat(h));
         }
-        const [, , C, H, W] = h.shape;
-        const feat = ops.globalAvgPool(ops.reshape(h, [K * N, C, H, W]));
+        const feat = ops.globalAvgPool(flat(h));
         h.dispose();
         return this.heads_({ feat, auxFeat: auxFeat! }, steps, N, requests);
       }),
     );
   }
 
-  /** Per-step heads on the pooled features [K*N, 64] and [K*N, 32]; the requested columns. */
+  /** Per-step heads on the pooled features [K*N, F] and [K*N, F_aux]; the requested columns. */
   private heads_(f: { feat: Tensor; auxFeat: Tensor }, steps: number[], N: number, requests: TeacherRequest[]): TeacherOutput[] {
     const perStep = new Map<number, { main: Tensor; aux: Tensor }>();
     steps.forEach((s, k) => {
@@ -308,7 +426,9 @@ export class MaskedTeacherBank implements TeacherSource {
 
   /**
    * The chain on the CPU in the blocked layout (converted in at the stem, out at the pooled
-   * features): every activation stays [K][N/V][H+2][W+2][C][V] between the fused convs.
+   * features): every activation stays [K][N/V][H+2][W+2][C][V] between the fused convs (max
+   * pooling and the option-B downsample read it in place; the downsample's pad-0 1x1 conv reads
+   * the pad-1 block input).
    */
   private featuresBlocked(x: Tensor, steps: number[], stepIds: Int32Array): { feat: Tensor; auxFeat: Tensor } {
     const live = new Set<ops.MaskedBlocked>();
@@ -318,21 +438,26 @@ export class MaskedTeacherBank implements TeacherSource {
       b.dispose();
     };
     try {
-      let h = track(this.convBlocked(x, this.stem, steps, stepIds, null));
+      let h = track(this.convBlocked(x, this.stem, steps, stepIds, null, true));
+      if (this.pool) {
+        const p = track(ops.maskedMaxPoolBlocked(h, this.pool.kernel, this.pool.stride, this.pool.pad, 1));
+        drop(h);
+        h = p;
+      }
       let auxFeat: Tensor | null = null;
-      const blocksPerStage = this.blocks.length / 3;
       for (let bi = 0; bi < this.blocks.length; bi++) {
-        const { block, c1, c2 } = this.blocks[bi];
-        const a = track(this.convBlocked(h, c1, steps, stepIds, null));
+        const { block, c1, c2, ds } = this.blocks[bi];
+        const a = track(this.convBlocked(h, c1, steps, stepIds, null, true));
         let sc = h;
         if (block.shortcut.kind === 'A')
           sc = track(ops.maskedShortcutABlocked(h, block.shortcut.stride, block.shortcut.padBefore, block.shortcut.padAfter, 1));
-        const out = track(this.convBlocked(a, c2, steps, stepIds, sc));
+        else if (ds) sc = track(this.convBlocked(h, ds, steps, stepIds, null, false));
+        const out = track(this.convBlocked(a, c2, steps, stepIds, sc, true));
         drop(a);
         if (sc !== h) drop(sc);
         drop(h);
         h = out;
-        if (bi === (ResNet32Aux.auxStage + 1) * blocksPerStage - 1) auxFeat = ops.maskedAvgPoolBlocked(h);
+        if (bi === this.auxBlock) auxFeat = ops.maskedAvgPoolBlocked(h);
       }
       const feat = ops.maskedAvgPoolBlocked(h);
       return { feat, auxFeat: auxFeat! };
@@ -343,10 +468,11 @@ export class MaskedTeacherBank implements TeacherSource {
 
   private convBlocked(
     x: Tensor | ops.MaskedBlocked,
-    c: { layer: ConvLayer; mask: Tensor; plan: ops.MaskedConvPlan },
+    c: BankConv,
     steps: number[],
     stepIds: Int32Array,
     residual: ops.MaskedBlocked | null,
+    relu: boolean,
   ): ops.MaskedBlocked {
     const conv = c.layer.conv;
     const { scale, shift } = this.bnFor(c.layer.bnName, steps, conv.outChannels);
@@ -357,7 +483,7 @@ export class MaskedTeacherBank implements TeacherSource {
         scale,
         shift,
         residual,
-        relu: true,
+        relu,
         outPad: 1,
         plan: c.plan,
       });
@@ -370,11 +496,7 @@ export class MaskedTeacherBank implements TeacherSource {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.stem.plan.dispose();
-    for (const b of this.blocks) {
-      b.c1.plan.dispose();
-      b.c2.plan.dispose();
-    }
+    for (const c of this.allConvs()) c.plan.dispose();
     for (const h of this.heads.values()) for (const t of Object.values(h)) t.dispose();
     this.heads.clear();
   }
@@ -386,14 +508,14 @@ export class MaskedTeacherBank implements TeacherSource {
  */
 export class SnapshotTeachers implements TeacherSource {
   readonly steps: number[];
-  private readonly models: Map<number, ResNet32Aux>;
+  private readonly models: Map<number, AuxResNet>;
   private disposed = false;
 
-  constructor(models: Map<number, ResNet32Aux>) {
-    if (!(models instanceof Map) || models.size === 0) throw new Error('SnapshotTeachers: need a non-empty Map from step to ResNet32Aux');
+  constructor(models: Map<number, AuxResNet>) {
+    if (!(models instanceof Map) || models.size === 0) throw new Error('SnapshotTeachers: need a non-empty Map from step to a ResNet32Aux or ResNet18Aux');
     for (const [s, m] of models) {
       if (!Number.isInteger(s) || s < 1) throw new Error(`SnapshotTeachers: step ${s} must be a positive integer`);
-      if (!(m instanceof ResNet32Aux)) throw new Error(`SnapshotTeachers: the model of step ${s} is not a ResNet32Aux`);
+      if (!isAuxModel(m)) throw new Error(`SnapshotTeachers: the model of step ${s} is not a ResNet32Aux or ResNet18Aux`);
       m.eval();
     }
     this.models = new Map(models);
@@ -432,20 +554,19 @@ export class SnapshotTeachers implements TeacherSource {
 }
 
 /**
- * Teacher k of a pruned model as an ordinary eval-mode ResNet32Aux: conv weights with m outside
+ * Teacher k of a pruned model as an ordinary eval-mode model of its architecture: conv weights with m outside
  * [1, k] set to zero, every BatchNorm and both heads from the snapshot (heads sized C_k).
  * The caller owns (and disposes) the returned model.
  */
-export function rebuildTeacherModel(model: ResNet32Aux, masks: Map<string, Tensor>, snapshot: StepSnapshot): ResNet32Aux {
+export function rebuildTeacherModel(model: AuxResNet, masks: Map<string, Tensor>, snapshot: StepSnapshot): AuxResNet {
   const where = 'rebuildTeacherModel';
   checkSnapshot(where, model, snapshot);
   const k = snapshot.step;
-  const t = new ResNet32Aux(snapshot.classesSeen, { inChannels: model.conv1.inChannels });
+  const t = createAuxModel(model.arch, snapshot.classesSeen, { inChannels: model.conv1.inChannels });
   try {
     const src = model.stateDict();
     const dst = t.stateDict();
-    const { stem, blocks } = convLayers(model);
-    const convNames = new Set([stem, ...blocks.flatMap((b) => [b.c1, b.c2])].map((l) => `${l.name}.weight`));
+    const convNames = new Set(chainConvs(convLayers(model)).map((l) => `${l.name}.weight`));
     for (const name of convNames) {
       const w = src.get(name)!;
       const m = checkMask(where, name, w, masks.get(name)).toArray() as Uint8Array;

@@ -72,7 +72,7 @@ export async function reportCommand(args: string[], io: CommandIO = {}): Promise
   out(runHeader(results, src));
   out(comparisonTable(entries, st));
   out(perStepComparisonTable(entries, st));
-  for (const e of entries) out(stepTable(e.result, order - 1, st));
+  for (const e of entries) out(stepTable(e.result, order - 1, st, e.results.protocol.headline ?? 'top1'));
   if (!noPlots) {
     const dir = plotDir;
     const written = await renderPlots(results, dir);

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic';
 import type { MemoryBreakdown, RunResults, StepResult } from '../il/results';
-import { MethodEntry, entriesOf, perStep, classesSeen, meanStd } from './summary';
+import { MethodEntry, entriesOf, perStep, classesSeen, meanStd, headlineOf } from './summary';
 import { ResultsError, errnoText } from './results';
 import {
   Svg,
@@ -314,9 +314,18 @@ export function masksSvg(entry: MethodEntry, orderIndex = 0): string | null {
   return svg.toString();
 }
 
-/** accuracy.png over the given methods (and accuracy-top5.png); returns written paths. */
+/**
+ * accuracy.png over the given methods (and accuracy-top5.png); returns written paths. When the
+ * runs' headline is top-5 (the ImageNet preset), accuracy.png shows top-5 and accuracy-top1.png
+ * top-1.
+ */
 export async function renderAccuracyPlot(entries: MethodEntry[], outDir: string, opts: PlotOptions = {}): Promise<string[]> {
   ensureOutputDir(outDir);
+  if (headlineOf(entries) === 'top5')
+    return [
+      ...(await writePlot(accuracySvg(entries, 'top5'), path.join(outDir, 'accuracy.png'), opts)),
+      ...(await writePlot(accuracySvg(entries, 'top1'), path.join(outDir, 'accuracy-top1.png'), opts)),
+    ];
   return [
     ...(await writePlot(accuracySvg(entries, 'top1'), path.join(outDir, 'accuracy.png'), opts)),
     ...(await writePlot(accuracySvg(entries, 'top5'), path.join(outDir, 'accuracy-top5.png'), opts)),

@@ -208,6 +208,7 @@ export function validateResults(value: unknown, source = 'results'): RunResults 
   c.fInt(pr, 'classes_per_step', 'protocol', 1);
   c.fInt(pr, 'steps', 'protocol', 1);
   c.fInt(pr, 'orders', 'protocol', 1);
+  if (pr.headline !== undefined && pr.headline !== 'top1' && pr.headline !== 'top5') c.fail('protocol.headline', `must be "top1" or "top5", got ${JSON.stringify(pr.headline)}`);
   c.fObj(r, 'runtime', '');
   const methods = c.fObj(r, 'methods', '');
   if (Object.keys(methods).length === 0) c.fail('methods', 'is empty (no method ran)');

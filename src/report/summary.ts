@@ -98,6 +98,14 @@ export function perStep(m: MethodResult, metric: (s: StepResult) => number): Mea
   return out;
 }
 
+/**
+ * The metric tables and plots lead with: top-5 when every run says so (the paper's iILSVRC-small
+ * protocol), else top-1.
+ */
+export function headlineOf(entries: MethodEntry[]): 'top1' | 'top5' {
+  return entries.length > 0 && entries.every((e) => e.results.protocol.headline === 'top5') ? 'top5' : 'top1';
+}
+
 /** The last step of each order. */
 export function lastSteps(m: MethodResult): StepResult[] {
   return m.orders.filter((o) => o.steps.length > 0).map((o) => o.steps[o.steps.length - 1]);

@@ -10,6 +10,8 @@ import {
   classesSeen,
   stepCount,
   finalTop1,
+  finalTop5,
+  headlineOf,
   finalMemory,
   finalForgetting,
   fmtMeanStd,
@@ -75,12 +77,13 @@ function orderName(m: MethodResult, i: number): string {
  * One method, one class order: a row per step with classes seen, top-1/top-5, top-1 per group,
  * mean forgetting, memory kept beyond the model, and the step's seconds.
  */
-export function stepTableData(method: MethodResult, orderIndex = 0): Table {
+export function stepTableData(method: MethodResult, orderIndex = 0, headline: 'top1' | 'top5' = 'top1'): Table {
   if (!Number.isInteger(orderIndex) || orderIndex < 0 || orderIndex >= method.orders.length)
     throw new RangeError(`order ${orderIndex + 1} does not exist (method ${method.method} has ${method.orders.length} order${method.orders.length === 1 ? '' : 's'})`);
   const o = method.orders[orderIndex];
+  const top5 = headline === 'top5';
   return {
-    title: `${method.label} — ${orderName(method, orderIndex)}, average incremental top-1 ${o.avg_incremental_top1.toFixed(2)}`,
+    title: `${method.label} — ${orderName(method, orderIndex)}, average incremental ${top5 ? `top-5 ${o.avg_incremental_top5.toFixed(2)}` : `top-1 ${o.avg_incremental_top1.toFixed(2)}`}`,
     headers: ['step', 'classes', 'top-1', 'top-5', 'top-1 per group (G1 G2 …)', 'forgetting', 'memory', 'seconds'],
     align: ['right', 'right', 'right', 'right', 'left', 'right', 'right', 'right'],
     rows: o.steps.map((s) => [
@@ -96,8 +99,8 @@ export function stepTableData(method: MethodResult, orderIndex = 0): Table {
   };
 }
 
-export function stepTable(method: MethodResult, orderIndex = 0, style: TableStyle = 'text'): string {
-  return renderTable(stepTableData(method, orderIndex), style);
+export function stepTable(method: MethodResult, orderIndex = 0, style: TableStyle = 'text', headline: 'top1' | 'top5' = 'top1'): string {
+  return renderTable(stepTableData(method, orderIndex, headline), style);
 }
 
 /**
@@ -107,6 +110,24 @@ export function stepTable(method: MethodResult, orderIndex = 0, style: TableStyl
 export function comparisonTableData(input: RunResults | MethodEntry[]): Table {
   const entries = toEntries(input);
   const orders = new Set(entries.map((e) => e.result.orders.length));
+  if (headlineOf(entries) === 'top5') {
+    // the paper's iILSVRC-small metric leads; top-1 stays beside it
+    return {
+      title: orders.size === 1 && [...orders][0] === 1 ? 'Comparison (1 class order; headline: top-5)' : `Comparison (mean ± std over ${orders.size === 1 ? [...orders][0] : 'the'} class orders; headline: top-5)`,
+      headers: ['method', 'avg inc. top-5', 'avg inc. top-1', 'final top-5', 'final top-1', 'final forgetting', 'memory', 'orders'],
+      rows: entries.map((e) => [
+        e.label,
+        fmtMeanStd(e.result.avg_incremental_top5),
+        fmtMeanStd(e.result.avg_incremental_top1),
+        fmtMeanStd(finalTop5(e.result)),
+        fmtMeanStd(finalTop1(e.result)),
+        fmtMeanStd(finalForgetting(e.result)),
+        fmtBytes(finalMemory(e.result)),
+        String(e.result.orders.length),
+      ]),
+      notes: ['avg inc.: mean top-5/top-1 (%) over all steps; final: after the last step; forgetting: top-1 points; memory: bytes kept beyond the current model after the last step'],
+    };
+  }
   return {
     title:
       orders.size === 1 && [...orders][0] === 1
@@ -139,7 +160,8 @@ export function comparisonMarkdown(input: RunResults | MethodEntry[]): string {
 export function perStepComparisonData(input: RunResults | MethodEntry[]): Table {
   const entries = toEntries(input);
   const steps = Math.max(0, ...entries.map((e) => stepCount(e.result)));
-  const curves = entries.map((e) => perStep(e.result, (s) => s.top1));
+  const top5 = headlineOf(entries) === 'top5';
+  const curves = entries.map((e) => perStep(e.result, (s) => (top5 ? s.top5 : s.top1)));
   const seen = entries.map((e) => classesSeen(e.result));
   const rows: string[][] = [];
   for (let i = 0; i < steps; i++) {
@@ -152,7 +174,7 @@ export function perStepComparisonData(input: RunResults | MethodEntry[]): Table 
     ]);
   }
   return {
-    title: `Top-1 accuracy (%) per step${entries.some((e) => e.result.orders.length > 1) ? ' (mean ± std over class orders)' : ''}`,
+    title: `${top5 ? 'Top-5' : 'Top-1'} accuracy (%) per step${entries.some((e) => e.result.orders.length > 1) ? ' (mean ± std over class orders)' : ''}`,
     headers: ['step', 'classes', ...entries.map((e) => e.label)],
     align: ['right', ...entries.map(() => 'right' as const), 'right'],
     rows,

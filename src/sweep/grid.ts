@@ -81,6 +81,8 @@ export interface CellTrainFlags {
   plots?: boolean;
   checkpointEvery?: 'epoch' | 'step';
   device?: string;
+  arch?: string;
+  size?: number;
 }
 
 /** The `m2kd train` flags of the options every cell shares. */
@@ -103,6 +105,8 @@ export function commonTrainArgs(o: CellTrainFlags): string[] {
   put('test-per-class', o.testPerClass);
   put('crop', o.crop);
   put('checkpoint-every', o.checkpointEvery);
+  put('arch', o.arch);
+  put('size', o.size);
   if (o.device !== undefined && o.device !== 'cpu') put('device', o.device);
   if (o.bnRecalibrate !== undefined) put('bn-recalibrate', o.bnRecalibrate ? 'on' : 'off');
   if (o.teacherCache === false) a.push('--no-cache');

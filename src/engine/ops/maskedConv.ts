@@ -5,7 +5,9 @@
 // each 4-channel panel grouped by pattern) is built once per weight/mask pair and reused while
 // the weights it was built from do not change. MaskedBlocked is the bank's private activation
 // layout ([K][ceil(N/V)][H+2p][W+2p][C][V], V images per vector, m2kd_kernels.h), kept across
-// layers: maskedConv2dBlocked, maskedShortcutABlocked and maskedAvgPoolBlocked work on it.
+// layers: maskedConv2dBlocked, maskedShortcutABlocked, maskedMaxPoolBlocked and
+// maskedAvgPoolBlocked work on it. A blocked input may be stored with a wider padding ring than
+// the conv reads (ResNet-18's 1x1 downsample, pad 0, reads its block's input stored with pad 1).
 // On cuda the GPU kernel needs no plan: a plan there holds device copies of the weight and its
 // mask, and the op calls masked_conv_forward_cuda (kernels/cuda/masked_conv.cu, docs/cuda.md).
 import { Tensor, keep } from '../tensor';
@@ -221,6 +223,11 @@ export class MaskedBlocked {
   }
 }
 
+/** Images per vector of the blocked layout at the current ISA (16 AVX-512, 8 AVX2, 4 scalar). */
+export function maskedConvLanes(): number {
+  return native.masked_conv_lanes() as number;
+}
+
 function checkBlocked(op: string, b: MaskedBlocked, name: string): void {
   if (!(b instanceof MaskedBlocked) || b.disposed) throw new Error(`${op}: ${name} must be a live MaskedBlocked`);
   if (b.lanes !== (native.masked_conv_lanes() as number))
@@ -274,7 +281,7 @@ export function maskedConv2dBlocked(
   if (x instanceof MaskedBlocked) {
     checkBlocked(op, x, 'x');
     if (x.k !== K) throw new Error(`${op}: x holds ${x.k} models but steps has ${K} entries`);
-    if (x.pad !== pad) throw new Error(`${op}: x is stored with padding ${x.pad} but the conv pads ${pad}`);
+    if (x.pad < pad) throw new Error(`${op}: x is stored with padding ${x.pad} but the conv pads ${pad} (needs at least that ring)`);
     ({ n, c, h, w: wd } = x);
     shared = false;
   } else {
@@ -298,7 +305,8 @@ export function maskedConv2dBlocked(
   try {
     const xh = x instanceof MaskedBlocked ? x.data.handle : x.handle;
     native.masked_conv_forward(plan.handle, xh, steps, opts.scale.handle, opts.shift.handle, residual ? residual.data.handle : -1,
-      y.data.handle, K, n, c, h, wd, o, kh, kw, stride, pad, opts.relu ?? false, shared, !shared, true, outPad);
+      y.data.handle, K, n, c, h, wd, o, kh, kw, stride, pad, opts.relu ?? false, shared, !shared, true, outPad,
+      undefined, x instanceof MaskedBlocked ? x.pad : undefined);
   } catch (e) {
     y.dispose();
     throw e;
@@ -320,6 +328,30 @@ export function maskedShortcutABlocked(x: MaskedBlocked, stride: number, before:
   const y = MaskedBlocked.empty(x.k, x.n, x.c + before + after, Math.ceil(x.h / stride), Math.ceil(x.w / stride), outPad);
   try {
     native.masked_blocked_shortcut_a(x.data.handle, y.data.handle, x.k, x.n, x.c, x.h, x.w, x.pad, stride, before, after, outPad);
+  } catch (e) {
+    y.dispose();
+    throw e;
+  }
+  return y;
+}
+
+/**
+ * Max pooling (kernel, stride, pad; positions outside the image are skipped, as torch's
+ * max_pool2d) of a blocked tensor; stored with padding outPad (default 1).
+ */
+export function maskedMaxPoolBlocked(x: MaskedBlocked, kernel: number, stride: number, pad: number, outPad = 1): MaskedBlocked {
+  const op = 'maskedMaxPoolBlocked';
+  checkBlocked(op, x, 'x');
+  checkInt(op, 'kernel', kernel, 1);
+  checkInt(op, 'stride', stride, 1);
+  checkInt(op, 'pad', pad, 0);
+  checkInt(op, 'outPad', outPad, 0);
+  if (pad >= kernel) throw new Error(`${op}: pad ${pad} must be smaller than the kernel ${kernel}`);
+  if (x.h + 2 * pad < kernel || x.w + 2 * pad < kernel) throw new Error(`${op}: kernel ${kernel} larger than the padded input ${x.h}x${x.w} (pad ${pad})`);
+  const ho = Math.floor((x.h + 2 * pad - kernel) / stride) + 1, wo = Math.floor((x.w + 2 * pad - kernel) / stride) + 1;
+  const y = MaskedBlocked.empty(x.k, x.n, x.c, ho, wo, outPad);
+  try {
+    native.masked_blocked_maxpool(x.data.handle, y.data.handle, x.k, x.n, x.c, x.h, x.w, x.pad, kernel, stride, pad, outPad);
   } catch (e) {
     y.dispose();
     throw e;
