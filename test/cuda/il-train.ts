@@ -1,16 +1,19 @@
-// Incremental training on the CUDA device, end to end (npm run test:cuda; in CI on the emulated
-// device): every method of `m2kd train --method` runs the same tiny MNIST protocol on the CPU and
-// on the device from the same seed. Per step the accuracies must be equal, or differ only where
-// float reassociation flipped a near-tied prediction (the largest logit difference is reported);
-// the teacher bank built on the device from the CPU run's final state gives the CPU bank's outputs
-// within 1e-4 relative; one training step makes exactly one host-to-device copy (the staged batch)
-// and one device-to-host copy (the loss value); checkpoints written on one device resume on the
-// other and end where an uninterrupted run on that device ends.
-// Size (env): M2KD_IL_CUDA_TRAIN images per class (default 10), M2KD_IL_CUDA_TEST (5),
+// Incremental training on the CUDA device, end to end: the shared part of il-train-{1,2,3}.cuda.ts
+// (npm run test:cuda; in CI on the emulated device). Every method of `m2kd train --method` runs a
+// tiny MNIST protocol on the CPU (3 steps) and on the device step by step: step 1 from scratch,
+// steps 2 and 3 from the CPU run's checkpoint of the previous step (a cpu -> cuda resume), so that
+// each step compares one step of training from one state. Per step the accuracies must be equal,
+// or apart by one prediction flipped between near-tied classes (the largest logit difference is
+// reported); every phase's first-batch loss agrees within 1e-3; one training step on the device
+// makes exactly one host-to-device copy (the staged batch) and one device-to-host copy (the loss).
+// Also: the teacher bank built on the device equals the CPU bank within 1e-4 relative; masks from
+// the same weights are identical; a device checkpoint resumes on the CPU; the API and the
+// reconstruction benchmark take device 'cuda'.
+// Size (env): M2KD_IL_CUDA_TRAIN images per class (default 5), M2KD_IL_CUDA_TEST (4),
 // M2KD_IL_CUDA_SIDE (image side; default 7: MNIST's 28x28 averaged 4x4), M2KD_IL_CUDA_METHODS (a
 // comma list; default all). The defaults are small because the emulated device runs a training
-// step of ResNet-32 in seconds (each of ~300 launches runs its blocks' threads as fibers): two
-// batches of 10 per epoch, so that every method finishes in CI within minutes.
+// step of ResNet-32 in seconds (~350 launches, ~1.3 million fiber threads and ~10^8 checked
+// shared-memory accesses per step at batch 10): two batches of 5 per epoch.
 import tap from 'tap';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -25,8 +28,8 @@ import { saveRunState, loadRunState } from '../../src/il/checkpoint';
 import { MaskedTeacherBank } from '../../src/prune';
 import { ResNet32Aux } from '../../src/nn';
 
-const TRAIN = Number(process.env.M2KD_IL_CUDA_TRAIN ?? 10);
-const TEST = Number(process.env.M2KD_IL_CUDA_TEST ?? 5);
+const TRAIN = Number(process.env.M2KD_IL_CUDA_TRAIN ?? 5);
+const TEST = Number(process.env.M2KD_IL_CUDA_TEST ?? 4);
 const SIDE = Number(process.env.M2KD_IL_CUDA_SIDE ?? 7);
 const CLASSES = 6; // 3 steps of 2 classes
 const ONLY = (process.env.M2KD_IL_CUDA_METHODS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -70,9 +73,9 @@ const cfg: IlConfig = {
   epochs: 1,
   milestones: [],
   finetuneEpochs: 1,
-  batchSize: 10,
+  batchSize: 5,
   evalBatchSize: 64,
-  memory: 12,
+  memory: 6,
 };
 
 interface Outcome {
@@ -172,9 +175,11 @@ function compareLogits(a: Float32Array, b: Float32Array, cols: number): { maxDif
   return { maxDiff, flips, maxFlipMargin };
 }
 
-const methods = Object.values(METHODS).filter((m) => ONLY.length === 0 || ONLY.includes(m.name));
 const dirs: string[] = [];
 let m2kdRuns: { cpu: Outcome; gpuStep1: Outcome } | null = null;
+tap.teardown(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 // Each device step starts from the cpu run's checkpoint of the previous step (a cpu -> cuda
 // resume), so that what is compared is one step of training on each device from one state:
@@ -182,7 +187,10 @@ let m2kdRuns: { cpu: Outcome; gpuStep1: Outcome } | null = null;
 // states can change the next step's stage-1 gradients by percents on the CPU itself (measured:
 // the cpu run from the cpu and from the cuda step-2 state, weights within 7e-6 relative, gave
 // stage-1 gradients 9% apart), so uninterrupted runs drift apart by step 3 for some methods.
-tap.test(`every method, step by step, on cuda equals the cpu (tiny MNIST: ${CLASSES} classes in 3 steps, ${TRAIN}/${TEST} images per class, ${SIDE}x${SIDE}, 1 epoch)`, async (t) => {
+/** Registers the step-by-step comparison of the named methods (filtered by M2KD_IL_CUDA_METHODS). */
+export function stepByStep(names: string[]): void {
+  const methods = names.map((n) => METHODS[n]).filter((m) => ONLY.length === 0 || ONLY.includes(m.name));
+  tap.test(`${methods.map((m) => m.name).join(', ') || 'no method'}, step by step, on cuda equal the cpu (tiny MNIST: ${CLASSES} classes in 3 steps, ${TRAIN}/${TEST} images per class, ${SIDE}x${SIDE}, 1 epoch)`, async (t) => {
   const started = Date.now();
   const perImage = 100 / ds.test.n;
   for (const m of methods) {
@@ -215,9 +223,11 @@ tap.test(`every method, step by step, on cuda equals the cpu (tiny MNIST: ${CLAS
     t.equal(bad.length, 0, `${m.name}: every training step on cuda made 1 host-to-device copy (the staged batch) and 1 device-to-host copy (the loss) (${steps.length} steps; exceptions ${JSON.stringify(bad.slice(0, 3))})`);
     t.equal(cpu.batches.filter((b) => b.h2d !== 0 || b.d2h !== 0).length, 0, `${m.name}: a cpu run makes no device copies`);
   }
-  t.comment(`all methods: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-});
+  t.comment(`these methods: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  });
+}
 
+export function bankTest(): void {
 tap.test('the teacher bank on cuda equals the cpu bank (the cpu run of m2kd, rebuilt on both devices)', async (t) => {
   const run = new OrderRun({ dataset: ds, method: METHODS.m2kd, order, orderIndex: 0, cfg, device: 'cpu' });
   try {
@@ -252,8 +262,10 @@ tap.test('the teacher bank on cuda equals the cpu bank (the cpu run of m2kd, reb
   } finally {
     run.dispose();
   }
-});
+  });
+}
 
+export function masksTest(): void {
 tap.test('step masks from the same weights are identical on cuda and cpu (ranking on the host)', async (t) => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { StepMasks } = require('../../src/prune/masks') as typeof import('../../src/prune/masks');
@@ -284,8 +296,10 @@ tap.test('step masks from the same weights are identical on cuda and cpu (rankin
   mg.dispose();
   cpuModel.dispose();
   gpuModel.dispose();
-});
+  });
+}
 
+export function resumeTest(): void {
 tap.test('a checkpoint written on cuda resumes on the cpu (the cpu -> cuda direction is every device step above)', async (t) => {
   if (!m2kdRuns) {
     t.pass('skipped: m2kd was not run (M2KD_IL_CUDA_METHODS)');
@@ -300,8 +314,10 @@ tap.test('a checkpoint written on cuda resumes on the cpu (the cpu -> cuda direc
   t.ok(Math.abs(onCpu.top1.get(2)! - cpu.top1.get(2)!) <= 100 / ds.test.n + 1e-9 && cmp.flips <= 1, 'step 2 top-1 equal (or one near-tied flip)');
   const la = cpu.firstLosses.get('2/train')!, lb = onCpu.firstLosses.get('2/train')!;
   t.ok(Math.abs(la - lb) / la <= 1e-3, `step 2 starts from the uninterrupted run's loss (${la} / ${lb})`);
-});
+  });
+}
 
+export function apiTest(): void {
 tap.test("the library API and the benchmarks take device 'cuda'", async (t) => {
   // train({ device: 'cuda' }): the built-in MNIST (32x32), 2 steps of 5 classes, 1 image per
   // class per step, 1 epoch, FT; the run's runtime record names the device
@@ -316,8 +332,6 @@ tap.test("the library API and the benchmarks take device 'cuda'", async (t) => {
   t.equal(b.device, 'cuda', 'bench reconstruct ran on the device');
   t.ok(b.results[0].images_models_per_s > 0, 'and measured a rate');
   t.throws(() => benchReconstruct({ K: [1], batch: 2, repeats: 1, device: 'cuda', shapes: true }), /per-shape rates time the CPU/);
-});
+  });
+}
 
-tap.teardown(() => {
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
