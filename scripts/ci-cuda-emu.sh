@@ -4,7 +4,7 @@
 #   2. npm run build:cuda-emu   (kernels/cuda/*.cu compiled by g++ -> build-cuda-emu/Release/m2kd.node),
 #   3. M2KD_ADDON=cuda-emu npm run test:cuda   (parity vs the CPU kernels, gradient checks, the
 #      fused masked convolution, the teacher bank, the emulator's five checks on broken kernels,
-#      incremental training of every method on the device against the CPU (il-train.cuda.ts),
+#      incremental training of every method on the device against the CPU (il-train-*.cuda.ts),
 #      and kernel coverage: every compiled kernel instance must have run).
 # Run from the repository root after `npm ci` and the CPU build (tsc output in dist/ is rebuilt
 # by test:cuda). Ends with the line "N passed, N failed"; exits non-zero on any failure.
