@@ -87,8 +87,12 @@ interface Outcome {
   batches: { h2d: number; d2h: number }[];
   /** the loss of the first batch of every phase run here */
   firstLosses: Map<string, number>;
-  /** checkpoint folders written after steps (step -> dir) */
-  ckpts: Map<number, string>;
+  /** checkpoint folders written after steps (step -> dir) and after train phases ('t<step>' -> dir) */
+  ckpts: Map<number | string, string>;
+  /** step masks at the end of every step run here (pruning methods) */
+  masks: Map<number, Map<string, Uint8Array>>;
+  /** the model's state at every checkpoint written (key as ckpts) */
+  states: Map<number | string, Map<string, Float32Array>>;
   seconds: number;
 }
 
@@ -108,8 +112,14 @@ function logitsOf(run: OrderRun): Float32Array {
  * Runs `method` on `device` from the start (or from a checkpoint folder) up to step `until`,
  * writing a checkpoint after each step in `save`.
  */
-async function runOn(device: Device, method: MethodSpec, o: { from?: string; until: number; save?: number[] }): Promise<Outcome> {
-  const out: Outcome = { top1: new Map(), logits: new Map(), batches: [], firstLosses: new Map(), ckpts: new Map(), seconds: 0 };
+async function runOn(device: Device, method: MethodSpec, o: { from?: string; until: number; save?: number[]; saveTrain?: number[]; trainOnly?: boolean }): Promise<Outcome> {
+  const out: Outcome = { top1: new Map(), logits: new Map(), batches: [], firstLosses: new Map(), ckpts: new Map(), masks: new Map(), states: new Map(), seconds: 0 };
+  const save = (r: OrderRun, key: number | string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `m2kd-il-${device}-${key}-`));
+    saveRunState(dir, r, cfg);
+    out.ckpts.set(key, dir);
+    out.states.set(key, new Map([...r.model.stateDict()].filter(([, v]) => v.dtype === 'f32').map(([k, v]) => [k, v.toFloat32()])));
+  };
   let counting = false;
   const emit = (e: IlEvent) => {
     if (e.kind === 'step') out.top1.set(e.result.step, e.result.top1);
@@ -132,14 +142,17 @@ async function runOn(device: Device, method: MethodSpec, o: { from?: string; unt
     emit,
     onCheckpoint: (r, at) => {
       counting = false;
+      if (at.phase === 'train' && at.epoch === cfg.epochs) {
+        // the end of step t's train phase (pruning methods prune and fine-tune next)
+        const t = r.position.stepsDone + 1;
+        if (o.saveTrain?.includes(t)) save(r, `t${t}`);
+        if (o.trainOnly && t >= o.until) throw new Stop();
+      }
       if (at.phase !== 'step') return;
       const t = r.position.stepsDone;
       out.logits.set(t, logitsOf(r));
-      if (o.save?.includes(t)) {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `m2kd-il-${device}-s${t}-`));
-        saveRunState(dir, r, cfg);
-        out.ckpts.set(t, dir);
-      }
+      if (r.masks) out.masks.set(t, new Map([...r.masks.masks].map(([k, v]) => [k, v.toArray() as Uint8Array])));
+      if (o.save?.includes(t)) save(r, t);
       if (t >= o.until) throw new Stop();
     },
   });
@@ -176,7 +189,7 @@ function compareLogits(a: Float32Array, b: Float32Array, cols: number): { maxDif
 }
 
 const dirs: string[] = [];
-let m2kdRuns: { cpu: Outcome; gpuStep1: Outcome } | null = null;
+let lwfRuns: { cpu: Outcome; gpuStep1: Outcome } | null = null;
 tap.teardown(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
@@ -194,13 +207,37 @@ export function stepByStep(names: string[]): void {
   const started = Date.now();
   const perImage = 100 / ds.test.n;
   for (const m of methods) {
-    const cpu = await runOn('cpu', m, { until: 3, save: [1, 2] });
-    const g1 = await runOn('cuda', m, { until: 1, save: [1] });
-    const g2 = await runOn('cuda', m, { until: 2, from: cpu.ckpts.get(1) });
-    const g3 = await runOn('cuda', m, { until: 3, from: cpu.ckpts.get(2) });
-    dirs.push(...cpu.ckpts.values(), ...g1.ckpts.values());
-    if (m.name === 'm2kd') m2kdRuns = { cpu, gpuStep1: g1 };
-    const gpu = [g1, g2, g3];
+    const cpu = await runOn('cpu', m, { until: 3, save: [1, 2], saveTrain: m.prune ? [1, 2, 3] : [] });
+    dirs.push(...cpu.ckpts.values());
+    // pruning methods phase by phase: the device trains step t from the cpu's state before it,
+    // then prunes and fine-tunes from the cpu's state after training (so the magnitude ranking
+    // sees the same weights and the masks must be identical: near-tied magnitudes that rounding
+    // reorders would otherwise change a few mask entries and the fine-tuning that follows)
+    const gpu: Outcome[] = [];
+    const trainRuns: Outcome[] = [];
+    for (let s = 1; s <= 3; s++) {
+      const from = s === 1 ? undefined : cpu.ckpts.get(s - 1);
+      if (m.prune) {
+        trainRuns.push(await runOn('cuda', m, { until: s, from, trainOnly: true }));
+        gpu.push(await runOn('cuda', m, { until: s, from: cpu.ckpts.get(`t${s}`) }));
+      } else gpu.push(await runOn('cuda', m, { until: s, from, save: s === 1 ? [1] : [] }));
+      dirs.push(...gpu[s - 1].ckpts.values());
+    }
+    if (m.name === 'lwf-mc') lwfRuns = { cpu, gpuStep1: gpu[0] };
+    for (const [s, tr] of trainRuns.entries()) {
+      const la = cpu.firstLosses.get(`${s + 1}/train`)!, lb = tr.firstLosses.get(`${s + 1}/train`)!;
+      t.ok(Math.abs(la - lb) / Math.abs(la) <= 1e-3, `${m.name} step ${s + 1} train: first-batch loss ${la} / ${lb}`);
+    }
+    if (m.prune)
+      for (let s = 1; s <= 3; s++) {
+        let differ = 0, total = 0;
+        for (const [k, a] of cpu.masks.get(s)!) {
+          const b = gpu[s - 1].masks.get(s)!.get(k)!;
+          total += a.length;
+          for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) differ++;
+        }
+        t.equal(differ, 0, `${m.name} step ${s}: the step masks pruned on the device equal the cpu's (${total} entries)`);
+      }
     const lines: string[] = [];
     for (let s = 1; s <= 3; s++) {
       const g = gpu[s - 1];
@@ -216,8 +253,8 @@ export function stepByStep(names: string[]): void {
         t.ok(rel <= 1e-3, `${m.name} step ${s} ${ph}: first-batch loss ${la} / ${lb} (relative ${rel.toExponential(2)} <= 1e-3)`);
       }
     }
-    t.comment(`${m.name} (cpu / cuda): ${lines.join('; ')}; ${cpu.seconds.toFixed(1)} s cpu, ${(g1.seconds + g2.seconds + g3.seconds).toFixed(1)} s cuda`);
-    const steps = [...g1.batches, ...g2.batches, ...g3.batches];
+    t.comment(`${m.name} (cpu / cuda): ${lines.join('; ')}; ${cpu.seconds.toFixed(1)} s cpu, ${[...gpu, ...trainRuns].reduce((a, g) => a + g.seconds, 0).toFixed(1)} s cuda`);
+    const steps = [...gpu, ...trainRuns].flatMap((g) => g.batches);
     t.ok(steps.length > 0, `${m.name}: training steps were counted`);
     const bad = steps.filter((b) => b.h2d !== 1 || b.d2h !== 1);
     t.equal(bad.length, 0, `${m.name}: every training step on cuda made 1 host-to-device copy (the staged batch) and 1 device-to-host copy (the loss) (${steps.length} steps; exceptions ${JSON.stringify(bad.slice(0, 3))})`);
@@ -300,20 +337,35 @@ tap.test('step masks from the same weights are identical on cuda and cpu (rankin
 }
 
 export function resumeTest(): void {
-tap.test('a checkpoint written on cuda resumes on the cpu (the cpu -> cuda direction is every device step above)', async (t) => {
-  if (!m2kdRuns) {
-    t.pass('skipped: m2kd was not run (M2KD_IL_CUDA_METHODS)');
-    return;
-  }
-  const { cpu, gpuStep1 } = m2kdRuns;
-  const from = gpuStep1.ckpts.get(1)!;
-  const onCpu = await runOn('cpu', METHODS.m2kd, { until: 2, from });
-  const cmp = compareLogits(cpu.logits.get(2)!, onCpu.logits.get(2)!, 4);
-  t.comment(`m2kd, cuda step-1 checkpoint resumed on the cpu: step 2 top-1 ${onCpu.top1.get(2)!.toFixed(2)} (uninterrupted cpu ${cpu.top1.get(2)!.toFixed(2)}), max |dlogit| ${cmp.maxDiff.toExponential(2)}`);
-  t.same([...onCpu.top1.keys()], [2], 'the resumed run trained step 2 only');
-  t.ok(Math.abs(onCpu.top1.get(2)! - cpu.top1.get(2)!) <= 100 / ds.test.n + 1e-9 && cmp.flips <= 1, 'step 2 top-1 equal (or one near-tied flip)');
-  const la = cpu.firstLosses.get('2/train')!, lb = onCpu.firstLosses.get('2/train')!;
-  t.ok(Math.abs(la - lb) / la <= 1e-3, `step 2 starts from the uninterrupted run's loss (${la} / ${lb})`);
+  tap.test('a checkpoint written on cuda loads on the cpu exactly and training continues there (cpu -> cuda is every device step above)', async (t) => {
+    if (!lwfRuns) {
+      t.pass('skipped: lwf-mc was not run (M2KD_IL_CUDA_METHODS)');
+      return;
+    }
+    const { gpuStep1 } = lwfRuns;
+    const from = gpuStep1.ckpts.get(1)!;
+    // the state a cpu run loads from the device's checkpoint is the device's, bit for bit
+    const loaded = new OrderRun({ dataset: ds, method: METHODS['lwf-mc'], order, orderIndex: 0, cfg, device: 'cpu' });
+    loadRunState(from, loaded);
+    const want = gpuStep1.states.get(1)!;
+    let same = 0, total = 0;
+    for (const [k, v] of loaded.model.stateDict()) {
+      if (v.dtype !== 'f32') continue;
+      const a = v.toFloat32(), b = want.get(k)!;
+      total += a.length;
+      for (let i = 0; i < a.length; i++) if (Object.is(a[i], b[i])) same++;
+    }
+    loaded.dispose();
+    t.equal(same, total, `every value of the device model's state loads on the cpu unchanged (${total} values)`);
+    // step 2 from that checkpoint on both devices: one step of training from one state
+    const onCpu = await runOn('cpu', METHODS['lwf-mc'], { until: 2, from });
+    const onGpu = await runOn('cuda', METHODS['lwf-mc'], { until: 2, from });
+    const cmp = compareLogits(onCpu.logits.get(2)!, onGpu.logits.get(2)!, 4);
+    t.comment(`lwf-mc from the device's step-1 checkpoint: step 2 top-1 cpu ${onCpu.top1.get(2)!.toFixed(2)}, cuda ${onGpu.top1.get(2)!.toFixed(2)}, max |dlogit| ${cmp.maxDiff.toExponential(2)}`);
+    t.same([...onCpu.top1.keys()], [2], 'the resumed run trained step 2 only');
+    t.ok(Math.abs(onCpu.top1.get(2)! - onGpu.top1.get(2)!) <= 100 / ds.test.n + 1e-9 && cmp.flips <= 1, 'step 2 top-1 equal on both devices (or one near-tied flip)');
+    const la = onCpu.firstLosses.get('2/train')!, lb = onGpu.firstLosses.get('2/train')!;
+    t.ok(Math.abs(la - lb) / la <= 1e-3, `step 2 first-batch loss ${la} / ${lb}`);
   });
 }
 
