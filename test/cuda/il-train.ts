@@ -98,6 +98,9 @@ interface Outcome {
 
 class Stop extends Error {}
 
+/** a flipped prediction counts as a near tie when the cpu's top-2 logit margin is below this */
+const NEAR_TIE = 0.05;
+
 function logitsOf(run: OrderRun): Float32Array {
   const x = ds.test.images;
   const out = noGrad(() => tidy(() => run.on(() => {
@@ -244,11 +247,13 @@ export function stepByStep(names: string[]): void {
       const a = cpu.top1.get(s)!, b = g.top1.get(s)!;
       const cmp = compareLogits(cpu.logits.get(s)!, g.logits.get(s)!, 2 * s);
       lines.push(`step ${s}: top-1 ${a.toFixed(2)} / ${b.toFixed(2)}, max |dlogit| ${cmp.maxDiff.toExponential(2)}${cmp.flips ? `, ${cmp.flips} flipped (cpu margin <= ${cmp.maxFlipMargin.toExponential(2)})` : ''}`);
-      // equal, or apart by one test image whose prediction flipped between near-tied classes
-      t.ok(Math.abs(a - b) <= perImage + 1e-9 && cmp.flips <= 1, `${m.name} step ${s}: top-1 cpu ${a.toFixed(2)}, cuda ${b.toFixed(2)} (equal or one near-tied flip)`);
+      // equal, or apart by one test image; every prediction that flipped was a near tie (its
+      // top-2 logit margin on the cpu below NEAR_TIE)
+      t.ok(Math.abs(a - b) <= perImage + 1e-9 && cmp.maxFlipMargin <= NEAR_TIE, `${m.name} step ${s}: top-1 cpu ${a.toFixed(2)}, cuda ${b.toFixed(2)} (equal or one image apart; ${cmp.flips} flips, margins <= ${NEAR_TIE})`);
       for (const ph of ['train', 'finetune']) {
         const la = cpu.firstLosses.get(`${s}/${ph}`), lb = g.firstLosses.get(`${s}/${ph}`);
         if (la === undefined && lb === undefined) continue;
+        if (m.prune && ph === 'train') continue; // pruning methods: checked on the train-only runs above
         const rel = Math.abs(la! - lb!) / Math.max(Math.abs(la!), 1e-6);
         t.ok(rel <= 1e-3, `${m.name} step ${s} ${ph}: first-batch loss ${la} / ${lb} (relative ${rel.toExponential(2)} <= 1e-3)`);
       }
@@ -363,7 +368,7 @@ export function resumeTest(): void {
     const cmp = compareLogits(onCpu.logits.get(2)!, onGpu.logits.get(2)!, 4);
     t.comment(`lwf-mc from the device's step-1 checkpoint: step 2 top-1 cpu ${onCpu.top1.get(2)!.toFixed(2)}, cuda ${onGpu.top1.get(2)!.toFixed(2)}, max |dlogit| ${cmp.maxDiff.toExponential(2)}`);
     t.same([...onCpu.top1.keys()], [2], 'the resumed run trained step 2 only');
-    t.ok(Math.abs(onCpu.top1.get(2)! - onGpu.top1.get(2)!) <= 100 / ds.test.n + 1e-9 && cmp.flips <= 1, 'step 2 top-1 equal on both devices (or one near-tied flip)');
+    t.ok(Math.abs(onCpu.top1.get(2)! - onGpu.top1.get(2)!) <= 100 / ds.test.n + 1e-9 && cmp.maxFlipMargin <= NEAR_TIE, 'step 2 top-1 equal on both devices (or one image apart, flips near ties)');
     const la = onCpu.firstLosses.get('2/train')!, lb = onGpu.firstLosses.get('2/train')!;
     t.ok(Math.abs(la - lb) / la <= 1e-3, `step 2 first-batch loss ${la} / ${lb}`);
   });
