@@ -5,7 +5,13 @@
 # backward-data / backward-weight in GFLOP/s) on the GPU, cudnn.benchmark on, channels_last,
 # each timed call closed by torch.cuda.synchronize(). Then it runs m2kd's CUDA bench in a child
 # process and prints both and the ratios m2kd / torch as one JSON object.
-#   /usr/bin/python3 benchmarks/torch_train_cuda.py [--steps N] [--batch N] [--torch-only]
+# Reconstruction (unless --no-reconstruct): the peer of `m2kd bench reconstruct --device cuda`:
+# K pruned ResNet-32s with the auxiliary head (masks from repeated magnitude pruning at 0.75, as
+# benchmarks/torch_reconstruct.py builds them), materialised as dense models with zeros and run
+# one after the other in eval mode on the GPU (cuDNN, channels_last, inference_mode), against
+# m2kd's fused teacher bank (all K in one pass); ratio = m2kd images*models/s over torch's.
+# Goals for a GPU day: training >= 1.0x PyTorch+cuDNN, fused reconstruction >= 2x K sequential forwards.
+#   /usr/bin/python3 benchmarks/torch_train_cuda.py [--steps N] [--batch N] [--k 4,9,19] [--torch-only] [--no-reconstruct]
 # Where torch has no CUDA (or no GPU is present) it prints {"skipped": "<reason>"} and exits 0.
 import json
 import os
@@ -131,6 +137,76 @@ def torch_bench():
     }
 
 
+class ResNet32Aux(ResNet32):
+    def __init__(self, num_classes, in_channels=3):
+        super().__init__(num_classes, in_channels)
+        self.auxfc = torch.nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h2 = self.stage2(self.stage1(h))
+        h3 = self.stage3(h2)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h3, 1), 1)), self.auxfc(torch.flatten(F.adaptive_avg_pool2d(h2, 1), 1))
+
+
+def pruned_models(steps, ratio=0.75, classes_per_step=5, seed=1):
+    # the same construction as benchmarks/torch_reconstruct.py's Workload, on the GPU
+    g = torch.Generator().manual_seed(seed)
+    base = ResNet32Aux(classes_per_step)
+    convs = [n for n, p in base.named_parameters() if n.endswith(".weight") and p.dim() == 4]
+    weights = {n: torch.zeros_like(p) for n, p in base.named_parameters() if n in convs}
+    masks = {n: torch.zeros(p.shape, dtype=torch.uint8) for n, p in weights.items()}
+    models = []
+    for s in range(1, steps + 1):
+        for n in convs:
+            w, m = weights[n], masks[n]
+            free = m == 0
+            w[free] = torch.randn(int(free.sum()), generator=g) * (2.0 / w[0].numel()) ** 0.5
+            idx = free.flatten().nonzero().flatten()
+            keep = round((1 - ratio) * idx.numel())
+            order = w.flatten()[idx].abs().argsort(descending=True)
+            m.view(-1)[idx[order[:keep]]] = s
+            w.view(-1)[idx[order[keep:]]] = 0.0
+        model = ResNet32Aux(classes_per_step * s)
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for n in convs:
+                params[n].copy_(weights[n] * ((masks[n] >= 1) & (masks[n] <= s)))
+            for mod in model.modules():
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    c = mod.num_features
+                    mod.weight.copy_(torch.rand(c, generator=g) * 0.5 + 0.3)
+                    mod.bias.copy_(torch.randn(c, generator=g) * 0.1)
+                    mod.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
+                    mod.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+        models.append(model.eval().to(DEV, memory_format=CL))
+    return models
+
+
+def torch_reconstruct(ks):
+    models = pruned_models(max(ks))
+    x = torch.randn(BATCH, 3, 32, 32, generator=torch.Generator().manual_seed(2)).to(DEV).contiguous(memory_format=CL)
+    out = []
+    for k in ks:
+        def run(k=k):
+            with torch.inference_mode():
+                for m in models[:k]:
+                    m(x)
+        timed(run, 2)
+        t = median(timed(run, 10))
+        out.append({"K": k, "images_models_per_s": BATCH * k / t, "ms_per_batch": t * 1e3})
+    return out
+
+
+def m2kd_reconstruct(ks):
+    cli = os.path.join(ROOT, "dist", "src", "cli", "main.js")
+    r = subprocess.run(["node", cli, "bench", "reconstruct", "--device", "cuda", "--json", "--no-shapes", "--batch", str(BATCH),
+                        "--k", ",".join(map(str, ks))], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        return {"error": (r.stderr or r.stdout).strip()}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def m2kd_bench():
     cli = os.path.join(ROOT, "dist", "src", "cli", "main.js")
     r = subprocess.run(["node", cli, "bench", "train", "--device", "cuda", "--json", "--steps", str(STEPS),
@@ -142,6 +218,10 @@ def m2kd_bench():
 
 def main():
     t = torch_bench()
+    ks = [int(k) for k in (sys.argv[sys.argv.index("--k") + 1] if "--k" in sys.argv else "4,9,19").split(",")]
+    rec = None if "--no-reconstruct" in sys.argv else torch_reconstruct(ks)
+    if rec is not None:
+        t["reconstruct_sequential"] = rec
     if "--torch-only" in sys.argv:
         print(json.dumps(t, indent=2))
         return
@@ -155,6 +235,12 @@ def main():
             for a, b in zip(m["conv_gflops"], t["conv_gflops"])
         ]
         out["ratio_m2kd_over_torch"] = ratio
+    if rec is not None:
+        mr = m2kd_reconstruct(ks)
+        out["m2kd_reconstruct"] = mr
+        if "error" not in mr:
+            out.setdefault("ratio_m2kd_over_torch", {})["reconstruct_fused_over_sequential"] = [
+                {"K": a["K"], "ratio": a["images_models_per_s"] / b["images_models_per_s"]} for a, b in zip(mr["results"], rec)]
     print(json.dumps(out, indent=2))
 
 

@@ -269,6 +269,26 @@ M2KD_OP(copy) {
   return info.Env().Undefined();
 }
 
+// copy_stats(reset = false) -> host <-> device transfers since load (or the last reset)
+M2KD_OP(copy_stats) {
+  const bool reset = info.Length() > 0 && info[0].ToBoolean().Value();
+  Napi::Object o = Napi::Object::New(info.Env());
+#ifdef M2KD_WITH_CUDA
+  HostCopyStats c = host_copy_stats(reset);
+  o.Set("h2d", double(c.h2d));
+  o.Set("d2h", double(c.d2h));
+  o.Set("h2dBytes", double(c.h2d_bytes));
+  o.Set("d2hBytes", double(c.d2h_bytes));
+#else
+  (void)reset;
+  o.Set("h2d", 0.0);
+  o.Set("d2h", 0.0);
+  o.Set("h2dBytes", 0.0);
+  o.Set("d2hBytes", 0.0);
+#endif
+  return o;
+}
+
 M2KD_OP(memory_stats) {
   MemoryStats m = memory_stats();
   Napi::Object o = Napi::Object::New(info.Env());

@@ -88,6 +88,14 @@ void cuda_free(void* p, size_t capacity);           // back to the pool (stream-
 void cuda_zero(void* p, size_t bytes);
 enum class CopyKind { h2d, d2h, d2d };
 void cuda_copy(void* dst, const void* src, size_t bytes, CopyKind kind);  // d2h waits
+// Host <-> device transfers, counted since load (or the last reset): every h2d/d2h cuda_copy and
+// every value a kernel reads back through host scratch. The runtimes call count_host_copy; JS
+// reads the counts with copy_stats() (the test of how many copies a training step makes).
+struct HostCopyStats {
+  uint64_t h2d, d2h, h2d_bytes, d2h_bytes;
+};
+void count_host_copy(CopyKind kind, size_t bytes);
+HostCopyStats host_copy_stats(bool reset);
 void cuda_synchronize();
 void cuda_empty_cache();
 struct CudaMemoryStats {

@@ -50,6 +50,7 @@ class EmuExec final : public cuda::CudaExec {
     return s.ptr;
   }
   void* host_scratch(size_t bytes) const override {
+    count_host_copy(CopyKind::d2h, bytes);  // its one use: a value read back by a kernel's caller
     std::lock_guard<std::mutex> lk(mu_);
     if (host_.size() < bytes) host_.assign(bytes < 4096 ? 4096 : bytes, 0);
     return host_.data();
@@ -130,6 +131,7 @@ void cuda_copy(void* dst, const void* src, size_t bytes, CopyKind kind) {
                            : kind == CopyKind::d2h ? cudaMemcpyDeviceToHost
                                                    : cudaMemcpyDeviceToDevice;
   M2KD_RT_CHECK(cudaMemcpyAsync(dst, src, bytes, k, g_stream));
+  if (kind != CopyKind::d2d) count_host_copy(kind, bytes);
 }
 
 void cuda_synchronize() { M2KD_RT_CHECK(cudaStreamSynchronize(g_stream)); }

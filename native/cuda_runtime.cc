@@ -123,6 +123,7 @@ class GpuExec final : public cuda::CudaExec {
     return s.ptr;
   }
   void* host_scratch(size_t bytes) const override {
+    count_host_copy(CopyKind::d2h, bytes);  // its one use: a value read back by a kernel's caller
     std::lock_guard<std::mutex> lk(mu_);
     if (host_cap_ < bytes) {
       if (host_) cudaFreeHost(host_);
@@ -224,6 +225,7 @@ void cuda_copy(void* dst, const void* src, size_t bytes, CopyKind kind) {
                            : kind == CopyKind::d2h ? cudaMemcpyDeviceToHost
                                                    : cudaMemcpyDeviceToDevice;
   M2KD_RT_CHECK(cudaMemcpyAsync(dst, src, bytes, k, g_stream));
+  if (kind != CopyKind::d2d) count_host_copy(kind, bytes);
   // host memory given by JS is pageable and may be reused at once: wait for both directions
   if (kind != CopyKind::d2d) M2KD_RT_CHECK(cudaStreamSynchronize(g_stream));
 }

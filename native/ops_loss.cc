@@ -34,6 +34,41 @@ M2KD_OP(bce_logits_backward) {
   return info.Env().Undefined();
 }
 
+// bce_logits_forward_out(x, t, y, count, denom): the loss written to y[0] (f32), where the inputs
+// live: on a device nothing is read back (the CPU twin is the kernel above, its value stored).
+M2KD_OP(bce_logits_forward_out) {
+  Args a(info, "bce_logits_forward_out", Devices::any);
+  int64_t n = a.i64(3, "count");
+  double denom = a.f64(4, "denom");
+  a.set_shapes("count " + std::to_string(n));
+  a.require(n > 0, "count must be > 0");
+  a.require(denom > 0, "denominator must be > 0");
+  const float* x = a.f32(0, "logits", n);
+  const float* t = a.f32(1, "targets", n);
+  float* y = a.f32(2, "y", 1);
+  M2KD_DISPATCH(a, y[0] = float(bce_logits_forward(cpu(), n, x, t, denom)),
+                cuda::bce_logits_forward_to(gpu(), n, x, t, denom, y));
+  return info.Env().Undefined();
+}
+
+// bce_logits_backward_dy(x, t, dy, dx, count, denom)   dx += (dy[0] / denom) * (sigmoid(x) - t),
+// dy a one-element buffer beside x (on a device it is read there, not copied back)
+M2KD_OP(bce_logits_backward_dy) {
+  Args a(info, "bce_logits_backward_dy", Devices::any);
+  int64_t n = a.i64(4, "count");
+  double denom = a.f64(5, "denom");
+  a.set_shapes("count " + std::to_string(n));
+  a.require(n > 0, "count must be > 0");
+  a.require(denom > 0, "denominator must be > 0");
+  const float* x = a.f32(0, "logits", n);
+  const float* t = a.f32(1, "targets", n);
+  const float* dy = a.f32(2, "dy", 1);
+  float* dx = a.f32(3, "dx", n);
+  M2KD_DISPATCH(a, bce_logits_backward(cpu(), n, x, t, double(dy[0]) / denom, dx),
+                cuda::bce_logits_backward_dy(gpu(), n, x, t, dy, denom, dx));
+  return info.Env().Undefined();
+}
+
 // Validates every label on the host (device labels are copied back first: n ints).
 // Call after reading the other buffers, so that a device mismatch is reported first.
 const int32_t* labels_checked(Args& a, size_t i, int64_t n, int64_t m) {

@@ -6,6 +6,7 @@
 // from the caching device allocator in cuda_runtime.cc and their bytes are counted there.
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -189,6 +190,26 @@ void empty_cache() {
   g_stats.pooled_bytes = 0;
   g_stats.pooled_blocks = 0;
 }
+
+#ifdef M2KD_WITH_CUDA
+namespace {
+std::atomic<uint64_t> g_h2d{0}, g_d2h{0}, g_h2d_bytes{0}, g_d2h_bytes{0};
+}
+void count_host_copy(CopyKind kind, size_t bytes) {
+  if (kind == CopyKind::h2d) {
+    g_h2d++;
+    g_h2d_bytes += bytes;
+  } else if (kind == CopyKind::d2h) {
+    g_d2h++;
+    g_d2h_bytes += bytes;
+  }
+}
+HostCopyStats host_copy_stats(bool reset) {
+  HostCopyStats s{g_h2d.load(), g_d2h.load(), g_h2d_bytes.load(), g_d2h_bytes.load()};
+  if (reset) g_h2d = g_d2h = g_h2d_bytes = g_d2h_bytes = 0;
+  return s;
+}
+#endif
 
 }  // namespace native
 }  // namespace m2kd

@@ -4,10 +4,12 @@
 #   2. npm run build:cuda-emu   (kernels/cuda/*.cu compiled by g++ -> build-cuda-emu/Release/m2kd.node),
 #   3. M2KD_ADDON=cuda-emu npm run test:cuda   (parity vs the CPU kernels, gradient checks, the
 #      fused masked convolution, the teacher bank, the emulator's five checks on broken kernels,
+#      incremental training of every method on the device against the CPU (il-train-*.cuda.ts),
 #      and kernel coverage: every compiled kernel instance must have run).
 # Run from the repository root after `npm ci` and the CPU build (tsc output in dist/ is rebuilt
 # by test:cuda). Ends with the line "N passed, N failed"; exits non-zero on any failure.
-# About 3-4 minutes on 2 cores (build ~2.5 min, suite ~1 min).
+# About 8-9 minutes on 2 cores (build ~2.5 min, suite ~6 min: 5 of them the incremental-training
+# suites il-train-{1,2,3}.cuda.ts; measured on a loaded machine).
 set -u
 cd "$(dirname "$0")/.."
 

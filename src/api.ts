@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadDataset, ImageDataset, datasetName } from './data';
-import { runtimeInfo } from './engine';
+import { runtimeInfo, checkDevice as checkEngineDevice } from './engine';
 import { Experiment, ExperimentOptions } from './il/experiment';
 import { IlConfig, LossNorm, defaultConfig, defaultLr, scaleMilestones, PAPER_CIFAR100, PAPER_IMAGENET100 } from './il/config';
 import { parseArch, defaultArch } from './nn/auxnet';
@@ -162,9 +162,8 @@ function checkDevice(device: string | undefined): void {
   if (device === undefined || device === 'cpu') return;
   if (device !== 'cuda') throw new Error(`unknown device '${device}' (cpu or cuda)`);
   const info = runtimeInfo();
-  if (!info.cudaAvailable)
-    throw new Error(`device cuda is not available: ${info.cudaCompiled ? 'no CUDA device or driver was found' : 'this is a CPU-only build (npm run build:cuda builds the CUDA backend)'}`);
-  throw new Error('device cuda: incremental training runs on the CPU in this version; the CUDA backend serves the ops, the teacher bank and the benchmarks');
+  if (!info.cudaCompiled) throw new Error('device cuda is not available: this is a CPU-only build (npm run build:cuda builds the CUDA backend)');
+  checkEngineDevice('cuda'); // names why no device is usable
 }
 
 /** Loads the dataset a train call names. */
@@ -222,6 +221,7 @@ export async function createExperiment(opts: TrainOptions, extraMethods?: { spec
     command: opts.command,
     signal: opts.signal,
     headline: preset?.headline,
+    device: opts.device ?? 'cpu',
   };
   return { experiment: new Experiment(eo), dataset, out };
 }

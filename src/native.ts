@@ -50,6 +50,14 @@ export interface MemoryStats {
   deviceAllocations?: number;
 }
 
+/** copy_stats(): host <-> device transfers (h2d, d2h copies and a kernel's value read back) */
+export interface HostCopyStats {
+  h2d: number;
+  d2h: number;
+  h2dBytes: number;
+  d2hBytes: number;
+}
+
 export interface RuntimeInfo {
   isa: 'scalar' | 'avx2' | 'avx512';
   bestIsa: 'scalar' | 'avx2' | 'avx512';
@@ -97,6 +105,8 @@ export interface NativeAddon {
   read(h: Handle, offset?: number, count?: number): Float32Array | Int32Array | Uint8Array;
   copy(dst: Handle, dstOffset: number, src: Handle, srcOffset: number, count: number): void;
   memory_stats(): MemoryStats;
+  /** host <-> device transfers since load (or the last reset); zeros in a CPU-only build */
+  copy_stats(reset?: boolean): HostCopyStats;
   empty_cache(): void;
   runtime_info(): RuntimeInfo;
   set_isa(level: string): void;
@@ -164,6 +174,10 @@ export interface NativeAddon {
 
   // loss (native/ops_loss.cc)
   bce_logits_forward(x: Handle, t: Handle, count: number, denom: number): number;
+  /** the loss written to y[0] where the buffers live (on a device nothing is read back) */
+  bce_logits_forward_out(x: Handle, t: Handle, y: Handle, count: number, denom: number): void;
+  /** dx += (dy[0] / denom) (sigmoid(x) - t), dy a one-element buffer on the buffers' device */
+  bce_logits_backward_dy(x: Handle, t: Handle, dy: Handle, dx: Handle, count: number, denom: number): void;
   /** dx += scale (sigmoid(x) - t) */
   bce_logits_backward(x: Handle, t: Handle, dx: Handle, count: number, scale: number): void;
   /** labels i32; returns the mean loss and writes the probabilities p */

@@ -123,3 +123,27 @@ t.test('NaN logits: an Error that names the op, and the process goes on', async 
     close(tt, [v], [Math.LN2], { atol: 1e-6, rtol: 1e-6 }, 'a good call after the errors');
   });
 });
+
+t.test('device-resident BCE entry points (CPU twin): the loss written to a buffer and the backward scaled by a buffer equal the value path', async (t) => {
+  // bce_logits_forward_out / bce_logits_backward_dy are what bceWithLogits calls for device
+  // tensors (no value read back); on the CPU they must give the number-returning path's bits
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { native } = require('../src/native') as typeof import('../src/native');
+  const rng = new Rng(77);
+  for (const [n, m] of bceShapes) {
+    const x = Tensor.fromArray(randn(rng, [n, m]), [n, m]);
+    const tg = Tensor.fromArray(uniform(rng, [n, m]), [n, m]);
+    const denom = n * 10;
+    const v = native.bce_logits_forward(x.handle, tg.handle, n * m, denom);
+    const y = Tensor.zeros([]);
+    native.bce_logits_forward_out(x.handle, tg.handle, y.handle, n * m, denom);
+    t.equal(y.item(), Math.fround(v), `[${n},${m}]: stored loss = the returned value as f32`);
+    const dy = Tensor.fromArray(new Float32Array([0.75]), []);
+    const g1 = Tensor.zeros([n, m]), g2 = Tensor.zeros([n, m]);
+    native.bce_logits_backward(x.handle, tg.handle, g1.handle, n * m, 0.75 / denom);
+    native.bce_logits_backward_dy(x.handle, tg.handle, dy.handle, g2.handle, n * m, denom);
+    t.same(g2.toFloat32(), g1.toFloat32(), `[${n},${m}]: gradient scaled by dy[0] / denom from the buffer`);
+    t.throws(() => native.bce_logits_forward_out(x.handle, tg.handle, y.handle, n * m, 0), /denominator must be > 0/);
+    for (const z of [x, tg, y, dy, g1, g2]) z.dispose();
+  }
+});

@@ -1,4 +1,6 @@
 // Losses over logits: sigmoid BCE with logits (soft targets) and softmax cross-entropy.
+// bce_logits_forward_to / _backward_dy keep the loss on the device (a training step reads it
+// back once, explicitly, for the progress bar and the NaN guard).
 // Policy: forward sums go thread (double) -> block (shuffle tree) -> fixed-order final sum, so
 // the value is deterministic; forward returns wait for that one double. Softmax uses one warp
 // per row (max, then sum of exp, in shuffle trees); p is saved for backward. Labels are
@@ -22,6 +24,22 @@ __global__ void bce_fwd_k(int64_t n, const float* __restrict__ x, const float* _
 }
 __global__ void bce_bwd_k(int64_t n, const float* __restrict__ x, const float* __restrict__ t, float scale,
                           float* dx) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = x[i];
+    float sg;
+    if (v >= 0.f) sg = 1.f / (1.f + expf(-v));
+    else { const float e = expf(v); sg = e / (1.f + e); }
+    dx[i] += scale * (sg - t[i]);
+  }
+}
+// the device-resident forward's last step: the reduced sum divided, as a float (as the host path rounds it)
+__global__ void bce_store_k(const double* __restrict__ total, double denom, float* __restrict__ y) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) y[0] = float(total[0] / denom);
+}
+// backward with the upstream gradient read on the device: scale = dy[0] / denom (double, then float)
+__global__ void bce_bwd_dy_k(int64_t n, const float* __restrict__ x, const float* __restrict__ t,
+                             const float* __restrict__ dy, double denom, float* dx) {
+  const float scale = float(double(dy[0]) / denom);
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float v = x[i];
     float sg;
@@ -91,6 +109,23 @@ void bce_logits_backward(const CudaExec& ex, int64_t n, const float* x, const fl
   if (n <= 0) return;
   M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), bce_bwd_k)(n, x, t, float(scale), dx);
   M2KD_LAUNCHED(ex, "bce_logits_backward");
+}
+void bce_logits_forward_to(const CudaExec& ex, int64_t n, const float* x, const float* t, double denom, float* y) {
+  if (n <= 0) return;
+  unsigned blocks = grid_for(n);
+  if (blocks > 1024) blocks = 1024;
+  double* parts = static_cast<double*>(ex.scratch(0, sizeof(double) * (blocks + 1)));
+  M2KD_LAUNCH(blocks, kThreads, 0, ex.stream(), bce_fwd_k)(n, x, t, parts);
+  M2KD_LAUNCHED(ex, "bce_logits_forward_to");
+  reduce_doubles(ex, parts, int(blocks), parts + blocks);
+  M2KD_LAUNCH(1, 32, 0, ex.stream(), bce_store_k)(parts + blocks, denom, y);
+  M2KD_LAUNCHED(ex, "bce_logits_forward_to(store)");
+}
+void bce_logits_backward_dy(const CudaExec& ex, int64_t n, const float* x, const float* t, const float* dy,
+                            double denom, float* dx) {
+  if (n <= 0) return;
+  M2KD_LAUNCH(grid_for(n), kThreads, 0, ex.stream(), bce_bwd_dy_k)(n, x, t, dy, denom, dx);
+  M2KD_LAUNCHED(ex, "bce_logits_backward_dy");
 }
 double softmax_ce_forward(const CudaExec& ex, int64_t n, int64_t m, const float* x, const int32_t* labels,
                           float* p) {

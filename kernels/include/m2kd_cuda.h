@@ -134,6 +134,12 @@ void max_pool2d_backward(const CudaExec& ex, const Pool2dShape& s, const float* 
 double bce_logits_forward(const CudaExec& ex, int64_t count, const float* x, const float* t, double denom);
 void bce_logits_backward(const CudaExec& ex, int64_t count, const float* x, const float* t, double scale,
                          float* dx);
+// the same loss left on the device (nothing read back): y[0] = float(sum / denom), and the backward
+// that takes its scale from the device: dx += float(dy[0] / denom) * (sigmoid(x) - t)
+void bce_logits_forward_to(const CudaExec& ex, int64_t count, const float* x, const float* t, double denom,
+                           float* y);
+void bce_logits_backward_dy(const CudaExec& ex, int64_t count, const float* x, const float* t, const float* dy,
+                            double denom, float* dx);
 double softmax_ce_forward(const CudaExec& ex, int64_t n, int64_t m, const float* x, const int32_t* labels,
                           float* p);
 void softmax_ce_backward(const CudaExec& ex, int64_t n, int64_t m, const float* p, const int32_t* labels,

@@ -7,7 +7,8 @@
 // and heads of every step are random (pruneBlock B > 1: blocks of B output channels by block
 // norm, as --prune-block). Medians of repeated forwards. shapeRates: the fused kernel's useful
 // GFLOP/s per conv shape and per model density band, beside our dense conv on the same shapes.
-import { Tensor, Rng, runtimeInfo, ops, noGrad } from '../engine';
+import { Tensor, Rng, runtimeInfo, ops, noGrad, withDevice, synchronize } from '../engine';
+import type { Device } from '../engine';
 import { createAuxModel, type Arch, type AuxResNet } from '../nn';
 import { BatchNorm2d } from '../nn/layers';
 import { MaskedTeacherBank, takeStepSnapshot } from '../prune/teacherBank';
@@ -29,8 +30,10 @@ export interface ReconstructOptions {
   json?: boolean;
   /** --prune-block: 1 (unstructured), 4, 8, 16 */
   pruneBlock?: number;
-  /** also measure per-shape and per-density-band rates (shapeRates; ResNet-32 only) */
+  /** also measure per-shape and per-density-band rates (shapeRates; cpu only: they time the CPU's blocked layout) */
   shapes?: boolean;
+  /** cpu (default) or cuda: the workload is built on the device and every timed forward ends with a synchronize */
+  device?: Device;
   /** the backbone (default resnet32) and the input side (default 32; resnet18: 224) */
   arch?: Arch;
   size?: number;
@@ -80,6 +83,7 @@ export interface ReconstructReport {
   prune_block: number;
   arch: Arch;
   size: number;
+  device: Device;
   results: ReconstructResult[];
 }
 
@@ -288,11 +292,17 @@ export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
   const batch = opts.batch ?? 128, ratio = opts.ratio ?? 0.75, repeats = opts.repeats ?? 10;
   const pruneBlock = opts.pruneBlock ?? 1;
   const arch = opts.arch ?? 'resnet32', size = opts.size ?? (arch === 'resnet18' ? 224 : 32);
-  const wl = new ReconstructWorkload(Math.max(...Ks), batch, ratio, opts.classesPerStep ?? 5, opts.seed ?? 1, pruneBlock, arch, size);
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu' && opts.shapes) throw new Error(`bench reconstruct --device ${device}: the per-shape rates time the CPU's blocked layout; use --no-shapes`);
+  const on = <T>(fn: () => T): T => withDevice(device, fn);
+  const wl = on(() => new ReconstructWorkload(Math.max(...Ks), batch, ratio, opts.classesPerStep ?? 5, opts.seed ?? 1, pruneBlock, arch, size));
   try {
     const results: ReconstructResult[] = [];
     for (const K of Ks) {
-      const times = timeRuns(() => wl.forward(K), repeats, 2);
+      const times = timeRuns(() => on(() => {
+        wl.forward(K);
+        if (device !== 'cpu') synchronize(device);
+      }), repeats, 2);
       const t = median(times);
       results.push({
         K,
@@ -307,7 +317,7 @@ export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
       wl.releaseBank(K);
     }
     const info = runtimeInfo();
-    return { threads: info.threads, isa: info.isa, ratio, batch, prune_block: pruneBlock, arch, size, results };
+    return { threads: info.threads, isa: info.isa, ratio, batch, prune_block: pruneBlock, arch, size, device, results };
   } finally {
     wl.dispose();
   }

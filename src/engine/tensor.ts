@@ -299,6 +299,29 @@ export class Tensor {
   }
 
   /**
+   * Copies `count` elements of src, from element srcOffset, into this tensor at dstOffset (same
+   * dtype and device; no autograd). On a device this is a device-to-device copy.
+   */
+  copyRangeFrom(src: Tensor, dstOffset: number, srcOffset: number, count: number): this {
+    if (src.dtype !== this.dtype) throw new Error(`copyRangeFrom: ${src.describe()} does not match ${this.describe()}`);
+    if (src.device !== this.device) throw new Error(`copyRangeFrom: device mismatch ${src.device} -> ${this.device}`);
+    for (const [v, what] of [[dstOffset, 'dstOffset'], [srcOffset, 'srcOffset'], [count, 'count']] as const)
+      if (!Number.isInteger(v) || v < 0) throw new Error(`copyRangeFrom: ${what} must be an integer >= 0, got ${v}`);
+    if (dstOffset + count > this.size || srcOffset + count > src.size)
+      throw new Error(`copyRangeFrom: ${count} elements from ${srcOffset} of ${src.describe()} to ${dstOffset} of ${this.describe()} overflow`);
+    if (count > 0) native.copy(this.handle, dstOffset, src.handle, srcOffset, count);
+    return this;
+  }
+
+  /** Writes host data at an element offset (a host-to-device copy when the tensor is on a device). */
+  writeAt(data: Float32Array | Int32Array | Uint8Array, offset: number): this {
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > this.size)
+      throw new Error(`writeAt: ${data.length} values at ${offset} overflow tensor ${this.describe()}`);
+    if (data.length > 0) native.write(this.handle, data, offset);
+    return this;
+  }
+
+  /**
    * A copy on `device` (the one explicit way data crosses devices; no autograd). Returns a new
    * tensor even when the device is the same (then it is a clone), so the caller always owns it.
    */
@@ -349,6 +372,14 @@ export class Tensor {
 /** Live native bytes and pool statistics. */
 export function memory(): import('../native').MemoryStats {
   return native.memory_stats();
+}
+
+/**
+ * Host <-> device transfers since load (or the last reset): h2d and d2h copies (and the values a
+ * kernel reads back); all zeros in a CPU-only build. What the copy-count tests read.
+ */
+export function copyStats(reset = false): import('../native').HostCopyStats {
+  return native.copy_stats(reset);
 }
 
 /** Frees the pooled (unused) native buffers back to the OS. */

@@ -8,8 +8,9 @@ import { SGD, MultiStepLR } from '../optim';
 import { ImageSet, imageSize, drawAugment, applyAugment, isStreamed, gatherImagesAsync } from '../data';
 import { scaleMilestones } from './config';
 import { Phase, PURPOSE, streamOf, yieldToLoop } from './run';
-import { batchLoss } from './targets';
-import { guardLoss } from './guard';
+import { hostTargets, targetParts, stagedTargets, lossFromTargets, DeviceTargets } from './targets';
+import { needsTeachers } from './methods';
+import { guardLossValue } from './guard';
 import type { OrderRun } from './trainer';
 
 /** The optimiser of a phase: SGD with the freeze masks of the pruning methods and the lr schedule. */
@@ -88,16 +89,33 @@ export async function trainPhase(run: OrderRun, set: ImageSet, t: number, phase:
         const aug = drawAugment(n, { flip: cfg.flip, crop: cfg.crop }, augRng);
         const images = cfg.flip || cfg.crop > 0 ? applyAugment(raw, { n, channels: set.channels, height: set.height, width: set.width }, aug) : raw;
         const flips = aug.flip;
-        const l = tidy(() => {
-          const x = Tensor.fromArray(images, [n, set.channels, set.height, set.width]);
-          const site = { method: run.label, order: run.o.orderIndex, step: t, phase, epoch: e + 1, batch: b + 1, lr: cfg.lr };
-          // a NaN/Inf loss stops the run before the update reaches the weights, naming where
-          const loss = guardLoss(site, () => batchLoss(run, x, cols, flips, index, t));
-          opt.zeroGrad();
-          loss.backward();
-          opt.step();
-          return loss.item();
-        });
+        const shape = [n, set.channels, set.height, set.width];
+        const l = tidy(() =>
+          run.on(() => {
+            // the batch's images and targets reach the run's device in one staged copy
+            // (teachers run on the fly without the cache: then the images go first, the targets after)
+            let x: Tensor, tg: DeviceTargets;
+            if (needsTeachers(run.o.method, t) && !run.teachers.cached) {
+              [x] = run.staging.upload([{ data: images, shape }]);
+              const h = hostTargets(run, cols, run.teachers.batchTargets(x, index, flips, t), t);
+              tg = stagedTargets(h, run.staging.upload(targetParts(run, h, t)));
+            } else {
+              const teach = needsTeachers(run.o.method, t) ? run.teachers.batchTargets(null, index, flips, t) : null;
+              const h = hostTargets(run, cols, teach, t);
+              const up = run.staging.upload([{ data: images, shape }, ...targetParts(run, h, t)]);
+              x = up[0];
+              tg = stagedTargets(h, up.slice(1));
+            }
+            const site = { method: run.label, order: run.o.orderIndex, step: t, phase, epoch: e + 1, batch: b + 1, lr: cfg.lr };
+            // a NaN/Inf loss stops the run before the update reaches the weights, naming where;
+            // its value is the one explicit read-back of a step (progress bar, guard)
+            const { loss, value } = guardLossValue(site, () => lossFromTargets(run, x, tg, t));
+            opt.zeroGrad();
+            loss.backward();
+            opt.step();
+            return value;
+          }),
+        );
         lossSum += l * n;
         seen += n;
         run.emit({ kind: 'batch', method: run.label, order: run.o.orderIndex, step: t, steps: run.steps, phase, epoch: e + 1, epochs, batch: b + 1, batches: nb, loss: l, elapsed: (Date.now() - t0) / 1000 });

@@ -215,7 +215,9 @@ function stateProblem(st: StateJson): string | null {
 /** Restores a run's state (the run must be freshly constructed with the same method, order and config). */
 export function loadRunState(dir: string, run: OrderRun): void {
   try {
-    loadRunStateUnchecked(dir, run);
+    // every tensor read goes where the run lives: a checkpoint holds host data, so a run resumes
+    // on either device whichever device wrote it
+    run.on(() => loadRunStateUnchecked(dir, run));
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
     // every failure names the checkpoint, also those of deep checks that name only a tensor

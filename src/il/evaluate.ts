@@ -30,7 +30,7 @@ export async function evaluateStep(run: OrderRun, t: number): Promise<StepResult
     if (means) {
       const ef = extractFeatures(run.model, { images, n, channels: test.channels, height: test.height, width: test.width }, bs, { flip: false });
       scores = nmeScores(ef.features, means, run.model.featureSize);
-    } else scores = noGrad(() => tidy(() => run.model.forward(Tensor.fromArray(images, [n, test.channels, test.height, test.width])).toFloat32()));
+    } else scores = noGrad(() => tidy(() => run.model.forward(Tensor.fromArray(images, [n, test.channels, test.height, test.width], { device: run.device })).toFloat32()));
     ev.add(scores, test.labels.subarray(b, b + n));
     await yieldToLoop();
   }

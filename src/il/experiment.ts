@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { EventEmitter } from 'events';
 import { ImageDataset } from '../data';
-import { runtimeInfo } from '../engine';
+import { runtimeInfo, checkDevice, Device } from '../engine';
 import { MethodSpec } from './methods';
 import { IlConfig, validateConfig } from './config';
 import { ClassOrder, groupsOf } from './protocol';
@@ -35,6 +35,8 @@ export interface ExperimentOptions {
   /** the metric tables and plots lead with (results.json protocol.headline; default top1) */
   headline?: 'top1' | 'top5';
   bankFactory?: (model: AuxResNet, masks: StepMasks, snapshots: StepSnapshot[], steps: number[]) => TeacherSource;
+  /** where every run trains (default cpu); checkpoints load on either device */
+  device?: Device;
 }
 
 export interface ExperimentEvents {
@@ -51,6 +53,7 @@ export class Experiment extends EventEmitter<ExperimentEvents> {
   constructor(readonly o: ExperimentOptions) {
     super();
     if (o.methods.length === 0) throw new Error('no methods to run');
+    checkDevice(o.device ?? 'cpu');
     if (o.orders.length === 0) throw new Error('no class orders to run');
     for (const m of o.methods) {
       const cfg = configOf(o, m);
@@ -84,7 +87,7 @@ export class Experiment extends EventEmitter<ExperimentEvents> {
       command: this.o.command ?? '',
       dataset: { name: ds.name, classes: ds.classes, train_images: ds.train.n, test_images: ds.test.n, image_shape: [ds.train.channels, ds.train.height, ds.train.width], class_names: ds.classNames },
       protocol: { classes_per_step: cfg0.classesPerStep, steps: ds.classes / cfg0.classesPerStep, orders: this.o.orders.length, ...(this.o.headline ? { headline: this.o.headline } : {}) },
-      runtime: { ...runtimeInfo() } as Record<string, unknown>,
+      runtime: { ...runtimeInfo(), device: this.o.device ?? 'cpu' } as Record<string, unknown>,
       methods: {},
       seconds: 0,
     };
@@ -100,6 +103,7 @@ export class Experiment extends EventEmitter<ExperimentEvents> {
           order: ord,
           orderIndex: oi,
           cfg,
+          device: this.o.device,
           emit: (e) => this.emit('progress', e),
           signal: this.o.signal,
           bankFactory: this.o.bankFactory,

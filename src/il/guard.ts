@@ -73,6 +73,11 @@ export function checkFiniteModel(model: Module, where: string, site: Partial<Los
  * itself, or returned) becomes a NumericFaultError naming the site. Other errors pass unchanged.
  */
 export function guardLoss<T extends { item(): number }>(at: LossSite, fn: () => T): T {
+  return guardLossValue(at, fn).loss;
+}
+
+/** guardLoss that also returns the loss value it read (one read of the loss, e.g. from a device). */
+export function guardLossValue<T extends { item(): number }>(at: LossSite, fn: () => T): { loss: T; value: number } {
   let loss: T;
   try {
     loss = fn();
@@ -81,6 +86,7 @@ export function guardLoss<T extends { item(): number }>(at: LossSite, fn: () => 
     if (m) checkLoss(Number(m[1]), at);
     throw e;
   }
-  checkLoss(loss.item(), at);
-  return loss;
+  const value = loss.item();
+  checkLoss(value, at);
+  return { loss, value };
 }

@@ -12,6 +12,7 @@ import { yieldToLoop } from './run';
  */
 export async function recalibrateBatchNorm(model: Module & { forward(x: Tensor): Tensor }, set: ImageSet, batchSize: number): Promise<void> {
   const bns = model.modulesOf(BatchNorm2d);
+  const device = model.parameters()[0]?.device ?? 'cpu';  // the batches go where the model is
   const saved = bns.map((b) => ({ momentum: b.momentum, tracked: b.numBatchesTracked }));
   for (const b of bns) {
     b.runningMean.set(new Float32Array(b.channels));
@@ -25,7 +26,7 @@ export async function recalibrateBatchNorm(model: Module & { forward(x: Tensor):
       const n = Math.min(bs, set.n - b);
       if (n < 2) break;
       for (const l of bns) l.momentum = 1 / (i + 1);
-      noGrad(() => tidy(() => void model.forward(Tensor.fromArray(rangeImages(set, b, n), [n, set.channels, set.height, set.width]))));
+      noGrad(() => tidy(() => void model.forward(Tensor.fromArray(rangeImages(set, b, n), [n, set.channels, set.height, set.width], { device }))));
       await yieldToLoop();
     }
   } finally {

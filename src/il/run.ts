@@ -5,6 +5,7 @@
 // statistics), evaluate.ts (accuracy and memory accounting).
 import type { ImageDataset } from '../data';
 import type { AuxResNet } from '../nn';
+import type { Device } from '../engine';
 import type { StepMasks } from '../prune/masks';
 import type { StepSnapshot, TeacherSource } from '../prune/types';
 import type { MethodSpec } from './methods';
@@ -51,6 +52,8 @@ export interface OrderRunOptions {
   order: ClassOrder;
   orderIndex: number;
   cfg: IlConfig;
+  /** where the model, optimizer state, masks, teachers and batches live (default cpu) */
+  device?: Device;
   emit?: (e: IlEvent) => void;
   /** called at the end of every epoch and step; the checkpoint layer persists the run there */
   onCheckpoint?: (run: OrderRun, at: { phase: Phase | 'step'; epoch: number }) => void;

@@ -25,6 +25,11 @@ export class StepTeachers {
 
   constructor(private readonly run: OrderRun) {}
 
+  /** Whether the teachers' outputs of this step are cached (buildCache ran). */
+  get cached(): boolean {
+    return this.cache !== null;
+  }
+
   /** Whether step t has teachers (built by build(t)). */
   get active(): boolean {
     return this.source !== null;
@@ -40,7 +45,8 @@ export class StepTeachers {
     const steps = [...new Set(reqs.map((r) => r.step))];
     if (m.prune) {
       const snaps = run.snapshots.filter((s) => steps.includes(s.step));
-      this.source = run.o.bankFactory ? run.o.bankFactory(run.model, run.masks!, snaps, steps) : new MaskedTeacherBank(run.model, run.masks!.masks, snaps);
+      // built on the run's device (the bank's folded BN, heads and plans live there)
+      this.source = run.on(() => (run.o.bankFactory ? run.o.bankFactory(run.model, run.masks!, snaps, steps) : new MaskedTeacherBank(run.model, run.masks!.masks, snaps)));
     } else {
       const models = new Map<number, AuxResNet>();
       for (const s of steps) {
@@ -68,7 +74,7 @@ export class StepTeachers {
     const n = x.shape[0];
     const main = new Float32Array(n * cold);
     const aux = new Float32Array(n * cold);
-    tidy(() => {
+    tidy(() => run.on(() => {
       const outs = this.source!.forward(x, reqs);
       reqs.forEach((r, q) => {
         const w = r.end - r.start;
@@ -82,7 +88,7 @@ export class StepTeachers {
         outs[q].main.dispose();
         outs[q].aux.dispose();
       });
-    });
+    }));
     return { main, aux };
   }
 
@@ -102,7 +108,7 @@ export class StepTeachers {
       for (let f = 0; f < flips; f++) {
         run.checkAbort();
         const tt = tidy(() => {
-          let x = Tensor.fromArray(rangeImages(set, b, n), [n, set.channels, set.height, set.width]);
+          let x = Tensor.fromArray(rangeImages(set, b, n), [n, set.channels, set.height, set.width], { device: run.device });
           if (f === 1) x = ops.hflip(x, null);
           return this.targets(x, t);
         });
@@ -123,9 +129,12 @@ export class StepTeachers {
    * The targets of a training batch: from the cache (rows `index` of the step's set, each with
    * its flip) when it was built, else by running the teachers on x.
    */
-  batchTargets(x: Tensor, index: Int32Array, flips: Uint8Array, t: number): TeacherTargets {
-    if (!this.cache) return noGrad(() => this.targets(x, t));
-    const n = x.shape[0];
+  batchTargets(x: Tensor | null, index: Int32Array, flips: Uint8Array, t: number): TeacherTargets {
+    if (!this.cache) {
+      if (!x) throw new Error('StepTeachers.batchTargets: the teachers run on the fly (no cache) and need the batch');
+      return noGrad(() => this.targets(x, t));
+    }
+    const n = index.length;
     const cold = this.run.seenAfter(t - 1);
     const { main, aux, flips: nf } = this.cache;
     const tm = new Float32Array(n * cold), ta = new Float32Array(n * cold);

@@ -5,7 +5,7 @@
 // prune and fine-tune (pruning methods), recalibrate BatchNorm, keep what later steps need,
 // update the exemplars, evaluate. The parts live beside it: teachers.ts, targets.ts (the loss),
 // batches.ts (the epoch and batch loop), recalibrate.ts, evaluate.ts; run.ts holds the shared types.
-import { Tensor, Rng, ops } from '../engine';
+import { Tensor, Rng, ops, withDevice, Device, StagingBuffer } from '../engine';
 import { AuxResNet, createAuxModel, defaultArch } from '../nn';
 import type { SGD } from '../optim';
 import { ImageSet, subsetClasses, concatSets } from '../data';
@@ -44,22 +44,33 @@ export class OrderRun {
   lastLoss = 0;
   /** the teachers of the current step (and their output cache) */
   readonly teachers = new StepTeachers(this);
+  /** where the run's tensors live (OrderRunOptions.device) */
+  readonly device: Device;
+  /** the one host-to-device path of training batches (one copy per batch on a device) */
+  readonly staging: StagingBuffer;
   /** momentum restored from a checkpoint, applied when the phase's optimizer is built */
   pendingMomentum: Map<number, Tensor> | null = null;
 
   constructor(readonly o: OrderRunOptions) {
     const { dataset, cfg, method } = o;
+    this.device = o.device ?? 'cpu';
+    this.staging = new StagingBuffer(this.device);
     this.groups = groupsOf(o.order.order, cfg.classesPerStep);
     this.column = columnOf(o.order.order, dataset.classes);
     this.groupCols = this.groups.map((_, k) => [k * cfg.classesPerStep, (k + 1) * cfg.classesPerStep]);
     const arch = cfg.arch ?? defaultArch(Math.min(dataset.train.height, dataset.train.width));
-    this.model = createAuxModel(arch, cfg.classesPerStep, { inChannels: dataset.train.channels, seed: cfg.seed });
+    this.model = this.on(() => createAuxModel(arch, cfg.classesPerStep, { inChannels: dataset.train.channels, seed: cfg.seed }));
     if (method.prune) {
       if (this.groups.length > ops.MASKED_CONV_MAX_STEP)
         throw new Error(`pruning supports at most ${ops.MASKED_CONV_MAX_STEP} steps, this order has ${this.groups.length}`);
       this.masks = new StepMasks(this.model);
     }
     if (method.exemplars) this.exemplars = new ExemplarMemory(cfg.memory);
+  }
+
+  /** Runs fn with the run's device as the tensor factories' default (synchronous fn only). */
+  on<T>(fn: () => T): T {
+    return withDevice(this.device, fn);
   }
 
   get steps(): number {
@@ -147,7 +158,7 @@ export class OrderRun {
       this.snapshots.push(takeStepSnapshot(this.model, t));
       this.snapshots = this.snapshots.filter((s) => keepSteps.includes(s.step));
     } else if (m.distill !== 'none') {
-      this.fullModels.set(t, cloneModel(this.model));
+      this.fullModels.set(t, this.on(() => cloneModel(this.model)));
       for (const [k, fm] of this.fullModels)
         if (!keepSteps.includes(k)) {
           fm.dispose();
@@ -190,6 +201,7 @@ export class OrderRun {
 
   dispose(): void {
     this.teachers.dispose();
+    this.staging.dispose();
     this.model.dispose();
     this.masks?.dispose();
     for (const fm of this.fullModels.values()) fm.dispose();

@@ -27,14 +27,18 @@ export class IncrementalClassifier extends Layer {
     if (!Number.isInteger(n) || n < 1) throw new Error(`IncrementalClassifier.grow: n must be a positive integer, got ${n}`);
     const c = this.classes, f = this.inFeatures;
     const bound = 1 / Math.sqrt(f);
-    const w = new Float32Array((c + n) * f);
-    if (c > 0) w.set(this.weight.toFloat32());
-    w.set(rng.uniform(n * f, -bound, bound), c * f);
-    const b = new Float32Array(c + n);
-    if (c > 0) b.set(this.bias.toFloat32());
-    b.set(rng.uniform(n, -bound, bound), c);
-    this.weight = this.replaceParameter('weight', Tensor.fromArray(w, [c + n, f]));
-    this.bias = this.replaceParameter('bias', Tensor.fromArray(b, [c + n]));
+    // built where the head lives: old rows copied on that device, new rows written from the host rng
+    const device = this.weight.device;
+    const w = Tensor.empty([c + n, f], { device });
+    const b = Tensor.empty([c + n], { device });
+    if (c > 0) {
+      w.copyRangeFrom(this.weight, 0, 0, c * f);
+      b.copyRangeFrom(this.bias, 0, 0, c);
+    }
+    w.writeAt(rng.uniform(n * f, -bound, bound), c * f);
+    b.writeAt(rng.uniform(n, -bound, bound), c);
+    this.weight = this.replaceParameter('weight', w);
+    this.bias = this.replaceParameter('bias', b);
   }
 
   forward(x: Tensor): Tensor {

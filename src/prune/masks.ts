@@ -78,7 +78,7 @@ export class StepMasks {
 
   constructor(model: Module) {
     for (const [name, w] of prunableWeights(model)) {
-      const m = keep(Tensor.zeros(w.shape, { dtype: 'u8' }));
+      const m = keep(Tensor.zeros(w.shape, { dtype: 'u8', device: w.device }));  // beside its weight (cpu or cuda)
       this.masks.set(name, m);
       this.host.set(name, new Uint8Array(w.size));
     }
@@ -153,7 +153,8 @@ export class StepMasks {
     for (const [name, h] of this.host) {
       const f = new Uint8Array(h.length);
       for (let i = 0; i < h.length; i++) f[i] = h[i] === step ? 0 : 1;
-      out.set(name, keep(Tensor.fromArray(f, this.masks.get(name)!.shape)));
+      const mask = this.masks.get(name)!;
+      out.set(name, keep(Tensor.fromArray(f, mask.shape, { device: mask.device })));
     }
     return out;
   }

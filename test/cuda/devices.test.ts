@@ -49,3 +49,30 @@ tap.test('round trip through the device (with a GPU only)', async (t) => {
   c.dispose();
   g.dispose();
 });
+
+tap.test('staged batch upload, range copies and the host-device copy counter', async (t) => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { StagingBuffer, copyStats } = require('../../src/engine') as typeof import('../../src/engine');
+  const devices: ('cpu' | 'cuda')[] = ['cpu'];
+  if (cudaStatus().available) devices.push('cuda');
+  for (const device of devices) {
+    const st = new StagingBuffer(device);
+    const a = Float32Array.from({ length: 12 }, (_, i) => i), b = Float32Array.from({ length: 5 }, (_, i) => -i);
+    copyStats(true);
+    const [ta, tb] = st.upload([{ data: a, shape: [3, 4] }, { data: b, shape: [5] }]);
+    const c = copyStats(true);
+    t.same([...ta.shape, ta.device], [3, 4, device], `${device}: shapes and device`);
+    t.same(ta.toFloat32(), a, `${device}: first part`);
+    t.same(tb.toFloat32(), b, `${device}: second part`);
+    t.equal(c.h2d, device === 'cpu' ? 0 : 1, `${device}: ${c.h2d} host-to-device copies for two parts`);
+    t.throws(() => st.upload([{ data: a, shape: [5] }]), device === 'cpu' ? /do not fill/ : /do not fill/);
+    const d = Tensor.zeros([6], { device });
+    d.copyRangeFrom(ta, 1, 2, 3).writeAt(new Float32Array([9]), 5);
+    t.same(d.toFloat32(), Float32Array.from([0, 2, 3, 4, 0, 9]), `${device}: copyRangeFrom and writeAt`);
+    t.throws(() => d.copyRangeFrom(ta, 4, 0, 3), /overflow/);
+    t.throws(() => d.writeAt(new Float32Array(3), 4), /overflow/);
+    for (const z of [ta, tb, d]) z.dispose();
+    st.dispose();
+  }
+  t.same(Object.keys(copyStats()).sort(), ['d2h', 'd2hBytes', 'h2d', 'h2dBytes']);
+});

@@ -191,6 +191,25 @@ t0.test('losses', async (t) => {
   for (let i = 0; i < 37; i++) labels[i] = rng.int(13);
   parity(t, 'softmaxCrossEntropy', [{ data: randn(rng, shape, 3), shape, grad: true }, { data: labels, shape: [37] }],
     (v) => ops.softmaxCrossEntropy(v[0], v[1]), { atol: 1e-6, rtol: 1e-5 });
+  // the BCE entry points by value (what the engine uses on the cpu) on device buffers, against
+  // the device-resident ones the engine uses on cuda: the same loss and the same gradient
+  tidy(() => {
+    const x = randn(rng, shape, 5), tg = uniform(rng, shape);
+    const n = 37 * 13, denom = 37 * 100;
+    const on = (d: Device) => withDevice(d, () => [Tensor.fromArray(x, shape), Tensor.fromArray(tg, shape)]);
+    const [xc, tc] = on('cpu'), [xg, tgd] = on('cuda');
+    const v = native.bce_logits_forward(xg.handle, tgd.handle, n, denom);
+    const y = Tensor.zeros([], { device: 'cuda' });
+    native.bce_logits_forward_out(xg.handle, tgd.handle, y.handle, n, denom);
+    const vc = native.bce_logits_forward(xc.handle, tc.handle, n, denom);
+    t.ok(Math.abs(v - vc) <= 1e-6 * Math.abs(vc), `bce by value on cuda ${v} = cpu ${vc}`);
+    t.equal(y.item(), Math.fround(v), 'bce_logits_forward_out stores the value bce_logits_forward returns');
+    const g1 = Tensor.zeros(shape, { device: 'cuda' }), g2 = Tensor.zeros(shape, { device: 'cuda' });
+    const dy = Tensor.fromArray(new Float32Array([0.5]), [], { device: 'cuda' });
+    native.bce_logits_backward(xg.handle, tgd.handle, g1.handle, n, 0.5 / denom);
+    native.bce_logits_backward_dy(xg.handle, tgd.handle, dy.handle, g2.handle, n, denom);
+    close(t, g2.toFloat32(), g1.toFloat32(), { atol: 1e-7, rtol: 1e-6 }, 'bce_logits_backward_dy = bce_logits_backward with the scale read on the device');
+  });
   // a bad label on the device is caught before any kernel runs
   tidy(() => withDevice('cuda', () => {
     const x = Tensor.fromArray(randn(rng, [2, 3]), [2, 3]);

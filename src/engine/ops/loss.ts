@@ -22,6 +22,16 @@ export function bceWithLogits(logits: Tensor, targets: Tensor, opts: BceOptions 
   if (logits.size === 0) fail(op, 'empty input', logits);
   const denom = opts.denominator ?? logits.size;
   if (!(denom > 0) || !Number.isFinite(denom)) fail(op, `denominator must be a positive number, got ${denom}`);
+  if (logits.device !== 'cpu') {
+    // on a device the loss stays there (no value read back, no host round trip); a NaN shows when
+    // the caller reads it (the training loop's guard reads it once per batch)
+    const yd = Tensor.empty([], { device: logits.device });
+    native.bce_logits_forward_out(logits.handle, targets.handle, yd.handle, logits.size, denom);
+    return record(yd, op, [logits, targets], (dy) => {
+      if (targets.requiresGrad) fail(op, 'gradients with respect to the targets are not supported', targets);
+      native.bce_logits_backward_dy(logits.handle, targets.handle, dy.handle, gradSink(logits, op), logits.size, denom);
+    });
+  }
   const v = native.bce_logits_forward(logits.handle, targets.handle, logits.size, denom);
   if (!Number.isFinite(v)) fail(op, `loss is ${v}: the logits or targets hold NaN or Inf`, logits, targets);
   const y = Tensor.fromArray(new Float32Array([v]), [], { device: logits.device });
