@@ -98,7 +98,7 @@ export class ReconstructWorkload {
   private banks = new Map<number, MaskedTeacherBank>();
 
   constructor(readonly steps: number, readonly batch = 128, readonly ratio = 0.75, classesPerStep = 5, seed = 1, readonly pruneBlock = 1, readonly arch: Arch = 'resnet32', readonly size = 32) {
-    if (!Number.isInteger(steps) || steps < 1 || steps > 255) throw new Error(`reconstruct: steps must be an integer in [1, 255], got ${steps}`);
+    if (!Number.isInteger(steps) || steps < 1 || steps > ops.MASKED_CONV_MAX_STEP) throw new Error(`reconstruct: steps must be an integer in [1, ${ops.MASKED_CONV_MAX_STEP}], got ${steps}`);
     if (!PRUNE_BLOCKS.includes(pruneBlock)) throw new Error(`reconstruct: prune block must be one of ${PRUNE_BLOCKS.join(', ')}, got ${pruneBlock}`);
     if (!(ratio > 0 && ratio < 1)) throw new Error(`reconstruct: ratio must be in (0, 1), got ${ratio}`);
     const rng = new Rng(seed, 11);
@@ -287,8 +287,8 @@ export function shapeRates(wl: ReconstructWorkload, K: number, repeats = 3): { s
 
 export function benchReconstruct(opts: ReconstructOptions): ReconstructReport {
   const Ks = opts.K;
-  if (!Array.isArray(Ks) || Ks.length === 0 || Ks.some((k) => !Number.isInteger(k) || k < 1 || k > 255))
-    throw new Error(`bench reconstruct: K must be a non-empty list of integers in [1, 255], got ${Array.isArray(Ks) ? Ks.join(",") : String(Ks)}`);
+  if (!Array.isArray(Ks) || Ks.length === 0 || Ks.some((k) => !Number.isInteger(k) || k < 1 || k > ops.MASKED_CONV_MAX_STEP))
+    throw new Error(`bench reconstruct: K must be a non-empty list of integers in [1, ${ops.MASKED_CONV_MAX_STEP}], got ${Array.isArray(Ks) ? Ks.join(",") : String(Ks)}`);
   const batch = opts.batch ?? 128, ratio = opts.ratio ?? 0.75, repeats = opts.repeats ?? 10;
   const pruneBlock = opts.pruneBlock ?? 1;
   const arch = opts.arch ?? 'resnet32', size = opts.size ?? (arch === 'resnet18' ? 224 : 32);

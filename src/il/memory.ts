@@ -5,6 +5,7 @@
 // conv weight, StepMasks.packedBytes), per-step snapshots hold every BatchNorm and both heads'
 // rows at that step (prune/snapshot.ts), full snapshots every tensor of the model's state dict,
 // exemplars their u8 pixels and int32 labels (exemplarMemory.ts).
+import { ops } from '../engine';
 import { createAuxModel, type Arch, type AuxResNet } from '../nn/auxnet';
 import { StepMasks } from '../prune/masks';
 import { snapshotBytes } from '../prune/snapshot';
@@ -64,7 +65,7 @@ export function memoryPlan(o: MemoryPlanOptions): MemoryPlanRow[] {
   if (!Number.isInteger(o.classesPerStep) || o.classesPerStep < 1 || o.classes % o.classesPerStep !== 0)
     throw new Error(`memory: ${o.classes} classes cannot be split into steps of ${o.classesPerStep}`);
   const T = o.classes / o.classesPerStep;
-  if (T > 255) throw new Error(`memory: pruning supports at most 255 steps, this protocol has ${T}`);
+  if (T > ops.MASKED_CONV_MAX_STEP) throw new Error(`memory: pruning supports at most ${ops.MASKED_CONV_MAX_STEP} steps, this protocol has ${T}`);
   const M = o.exemplars ?? 2000;
   if (!Number.isInteger(M) || M < 0) throw new Error(`memory: exemplars must be an integer >= 0, got ${M}`);
   if (!Number.isInteger(o.imageBytes) || o.imageBytes < 1) throw new Error(`memory: image bytes must be a positive integer, got ${o.imageBytes}`);

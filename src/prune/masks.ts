@@ -4,7 +4,7 @@
 // freeze mask while a step trains (nonzero = frozen). After step t's epochs, prune() ranks each
 // layer's free weights by magnitude, zeroes the lowest `ratio` fraction (they stay free) and
 // gives the rest to step t. Masks are stored bit-packed with ceil(log2(T+1)) bits per weight.
-import { Tensor, keep } from '../engine';
+import { Tensor, keep, ops } from '../engine';
 import type { Module } from '../nn';
 
 /** The conv weights of a model that carry step masks: every rank-4 parameter, by name. */
@@ -111,7 +111,7 @@ export class StepMasks {
    * channel, tap) position, ranked by the L2 norm of its weights (see pruneLayer).
    */
   prune(model: Module, step: number, ratio: number, block = 1): PruneLayerStats[] {
-    if (!Number.isInteger(step) || step < 1 || step > 255) throw new Error(`StepMasks.prune: step must be an integer in 1..255, got ${step}`);
+    if (!Number.isInteger(step) || step < 1 || step > ops.MASKED_CONV_MAX_STEP) throw new Error(`StepMasks.prune: step must be an integer in 1..${ops.MASKED_CONV_MAX_STEP}, got ${step}`);
     if (!PRUNE_BLOCKS.includes(block)) throw new Error(`StepMasks.prune: block must be one of ${PRUNE_BLOCKS.join(', ')}, got ${block}`);
     if (!(ratio >= 0 && ratio < 1)) throw new Error(`StepMasks.prune: ratio must be in [0, 1), got ${ratio}`);
     const params = new Map(prunableWeights(model));
@@ -207,7 +207,7 @@ export class StepMasks {
 
 /** Bits per weight needed to hold step ids 0..totalSteps. */
 export function bitsForSteps(totalSteps: number): number {
-  if (!Number.isInteger(totalSteps) || totalSteps < 1 || totalSteps > 255) throw new Error(`bitsForSteps: steps must be in 1..255, got ${totalSteps}`);
+  if (!Number.isInteger(totalSteps) || totalSteps < 1 || totalSteps > ops.MASKED_CONV_MAX_STEP) throw new Error(`bitsForSteps: steps must be in 1..${ops.MASKED_CONV_MAX_STEP}, got ${totalSteps}`);
   return Math.max(1, Math.ceil(Math.log2(totalSteps + 1)));
 }
 

@@ -13,15 +13,7 @@ import { Tensor, ops, noGrad, tidy, keep } from '../engine';
 import { ResNet32Aux, ResNet18Aux, AuxResNet, AUX_STAGE, createAuxModel } from '../nn/auxnet';
 import { BasicBlock } from '../nn/resnet';
 import { BatchNorm2d, Conv2d } from '../nn/layers';
-import { Module } from '../nn/module';
 import type { StepSnapshot, BnSnapshot, HeadSnapshot, TeacherOutput, TeacherRequest, TeacherSource } from './types';
-
-/** Every module of a tree with its dotted name ('' for the root). */
-function namedModules(m: Module, prefix = ''): [string, Module][] {
-  const out: [string, Module][] = [[prefix, m]];
-  for (const [name, child] of m.namedChildren()) out.push(...namedModules(child, prefix ? `${prefix}.${name}` : name));
-  return out;
-}
 
 function bnSnapshot(bn: BatchNorm2d): BnSnapshot {
   return {
@@ -39,9 +31,9 @@ function headSnapshot(w: Tensor, b: Tensor): HeadSnapshot {
 
 /** Step `step`'s snapshot of a model: every BatchNorm (parameters and running statistics) and both heads. */
 export function takeStepSnapshot(model: AuxResNet, step: number): StepSnapshot {
-  if (!Number.isInteger(step) || step < 1 || step > 255) throw new Error(`takeStepSnapshot: step must be an integer in [1, 255], got ${step}`);
+  if (!Number.isInteger(step) || step < 1 || step > ops.MASKED_CONV_MAX_STEP) throw new Error(`takeStepSnapshot: step must be an integer in [1, ${ops.MASKED_CONV_MAX_STEP}], got ${step}`);
   const bn: Record<string, BnSnapshot> = {};
-  for (const [name, m] of namedModules(model)) if (m instanceof BatchNorm2d) bn[name] = bnSnapshot(m);
+  for (const [name, m] of model.namedModules()) if (m instanceof BatchNorm2d) bn[name] = bnSnapshot(m);
   return {
     step,
     classesSeen: model.fc.classes,
@@ -135,8 +127,8 @@ function checkMask(where: string, key: string, w: Tensor, mask: Tensor | undefin
 }
 
 function checkSnapshot(where: string, model: AuxResNet, s: StepSnapshot): void {
-  if (!Number.isInteger(s.step) || s.step < 1 || s.step > 255) throw new Error(`${where}: snapshot step ${s.step} must be an integer in [1, 255]`);
-  for (const [name, m] of namedModules(model)) {
+  if (!Number.isInteger(s.step) || s.step < 1 || s.step > ops.MASKED_CONV_MAX_STEP) throw new Error(`${where}: snapshot step ${s.step} must be an integer in [1, ${ops.MASKED_CONV_MAX_STEP}]`);
+  for (const [name, m] of model.namedModules()) {
     if (!(m instanceof BatchNorm2d)) continue;
     const b = s.bn[name];
     if (!b) throw new Error(`${where}: snapshot of step ${s.step} has no BatchNorm '${name}'`);
@@ -574,7 +566,7 @@ export function rebuildTeacherModel(model: AuxResNet, masks: Map<string, Tensor>
       for (let i = 0; i < v.length; i++) if (m[i] < 1 || m[i] > k) v[i] = 0;
       dst.get(name)!.set(v);
     }
-    for (const [name, mod] of namedModules(t)) {
+    for (const [name, mod] of t.namedModules()) {
       if (!(mod instanceof BatchNorm2d)) continue;
       const b = snapshot.bn[name];
       mod.weight.set(b.weight);
