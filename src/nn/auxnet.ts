@@ -39,6 +39,19 @@ export function defaultArch(imageSide: number): Arch {
 /** index of the stage whose output feeds the auxiliary head (the second) */
 export const AUX_STAGE = 1;
 
+/** The main logits, the auxiliary head's logits on stage AUX_STAGE's pooled output, and the features. */
+function forwardWithAux(m: ResNet32Aux | ResNet18Aux, x: Tensor): AuxOutput {
+  const all = m.forwardAll(x);
+  const auxLogits = m.auxfc.forward(ops.globalAvgPool(all.stages[AUX_STAGE]));
+  return { logits: all.logits, auxLogits, features: all.features };
+}
+
+/** Adds n classes to both heads, each from its own stream of rng. */
+function growBothHeads(m: ResNet32Aux | ResNet18Aux, n: number, rng?: Rng): void {
+  m.fc.grow(n, rng ? rng.fork(rng.stream + 1) : undefined);
+  m.auxfc.grow(n, rng ? rng.fork(rng.stream + 2) : undefined);
+}
+
 export class ResNet32Aux extends ResNet32 {
   readonly arch = 'resnet32' as const;
   readonly auxfc: IncrementalClassifier;
@@ -56,15 +69,12 @@ export class ResNet32Aux extends ResNet32 {
   }
 
   forwardAux(x: Tensor): AuxOutput {
-    const all = this.forwardAll(x);
-    const auxLogits = this.auxfc.forward(ops.globalAvgPool(all.stages[AUX_STAGE]));
-    return { logits: all.logits, auxLogits, features: all.features };
+    return forwardWithAux(this, x);
   }
 
   /** Adds n classes to both heads (parameters are replaced: rebuild optimizers afterwards). */
   growClasses(n: number, rng?: Rng): void {
-    this.fc.grow(n, rng ? rng.fork(rng.stream + 1) : undefined);
-    this.auxfc.grow(n, rng ? rng.fork(rng.stream + 2) : undefined);
+    growBothHeads(this, n, rng);
   }
 }
 
@@ -85,14 +95,11 @@ export class ResNet18Aux extends ResNet18 {
   }
 
   forwardAux(x: Tensor): AuxOutput {
-    const all = this.forwardAll(x);
-    const auxLogits = this.auxfc.forward(ops.globalAvgPool(all.stages[AUX_STAGE]));
-    return { logits: all.logits, auxLogits, features: all.features };
+    return forwardWithAux(this, x);
   }
 
   growClasses(n: number, rng?: Rng): void {
-    this.fc.grow(n, rng ? rng.fork(rng.stream + 1) : undefined);
-    this.auxfc.grow(n, rng ? rng.fork(rng.stream + 2) : undefined);
+    growBothHeads(this, n, rng);
   }
 }
 
